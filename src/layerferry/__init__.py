@@ -1,0 +1,61 @@
+"""layerferry: move a container's state between Docker hosts without a registry.
+
+The library is the product; the ``layerferry`` command is a thin layer over it. Library code
+never prints: pass a :class:`~layerferry.reporting.Reporter` to hear what happens.
+"""
+
+from .errors import (
+    ArchiveError,
+    ConflictError,
+    EngineError,
+    HostKeyError,
+    IntegrityError,
+    LayerferryError,
+    NotFoundError,
+    PartialFailure,
+    RemoteError,
+    UnreachableError,
+    UsageError,
+)
+from .reference import ImageName
+from .remote.target import SshTarget
+from .reporting import NullReporter, RecordingReporter, Reporter
+from .settings import Settings
+from .tario.compression import Compression
+from .workflows.commit import CommitResult, commit
+from .workflows.migrate import MigrateResult, migrate
+from .workflows.transfer import LoadResult, SaveResult, SendResult, load, save, send
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchiveError",
+    "CommitResult",
+    "Compression",
+    "ConflictError",
+    "EngineError",
+    "HostKeyError",
+    "ImageName",
+    "IntegrityError",
+    "LayerferryError",
+    "LoadResult",
+    "MigrateResult",
+    "NotFoundError",
+    "NullReporter",
+    "PartialFailure",
+    "RecordingReporter",
+    "RemoteError",
+    "Reporter",
+    "SaveResult",
+    "SendResult",
+    "Settings",
+    "SshTarget",
+    "UnreachableError",
+    "UsageError",
+    "__version__",
+    "commit",
+    "load",
+    "migrate",
+    "save",
+    "send",
+]

@@ -1,0 +1,174 @@
+"""A local, content-addressed cache of layers (zstd-compressed) and image configs.
+
+Every layer read from a source is compressed once and kept here under its diff ID, so a second
+send, a fan-out to many hosts or a save after a send never asks the engine for it again. The
+compressed form is a complete zstd frame: a wire stream is assembled by concatenating cached
+frames with small frames for tar headers, and the receiver's ``zstd -d`` sees one tar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from ..errors import IntegrityError
+from ..oci.digest import Digest
+from ..tario.verify import VerifyingReader
+
+CHUNK = 1024 * 1024
+ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    diff_id: Digest
+    size: int
+    zst_digest: Digest
+    zst_size: int
+    path: Path
+
+
+class _HashingWriter:
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.count += len(data)
+        return self._inner.write(data)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+
+class BlobCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._layers = root / "layers"
+        self._configs = root / "configs"
+        self._layers.mkdir(parents=True, exist_ok=True)
+        self._configs.mkdir(parents=True, exist_ok=True)
+
+    # -- layers -------------------------------------------------------------------------------
+    def layer(self, diff_id: Digest) -> LayerEntry | None:
+        meta = self._layers / f"{diff_id.hex}.json"
+        blob = self._layers / f"{diff_id.hex}.tar.zst"
+        try:
+            record = json.loads(meta.read_text())
+            entry = LayerEntry(
+                diff_id=diff_id,
+                size=int(record["size"]),
+                zst_digest=Digest.parse(record["zst_digest"]),
+                zst_size=int(record["zst_size"]),
+                path=blob,
+            )
+        except (OSError, ValueError, KeyError):
+            return None
+        try:
+            if blob.stat().st_size != entry.zst_size:
+                return None
+        except OSError:
+            return None
+        return entry
+
+    def put_layer(self, stream: BinaryIO, *, expected: Digest | None = None) -> LayerEntry:
+        """Compress *stream* (an uncompressed layer tar) into the cache; returns its entry."""
+        fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as raw_out:
+                hashed_out = _HashingWriter(raw_out)
+                source = VerifyingReader(stream, expected=expected, what="layer")
+                cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True)
+                with cctx.stream_writer(hashed_out, closefd=False) as writer:  # type: ignore[arg-type]
+                    while chunk := source.read(CHUNK):
+                        writer.write(chunk)
+                raw_out.flush()
+                os.fsync(raw_out.fileno())
+            diff_id = source.digest
+            entry = LayerEntry(
+                diff_id=diff_id,
+                size=source.count,
+                zst_digest=Digest("sha256", hashed_out.hash.hexdigest()),
+                zst_size=hashed_out.count,
+                path=self._layers / f"{diff_id.hex}.tar.zst",
+            )
+            os.replace(tmp, entry.path)
+            self._write_meta(entry)
+            return entry
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _write_meta(self, entry: LayerEntry) -> None:
+        record = {
+            "diff_id": str(entry.diff_id),
+            "size": entry.size,
+            "zst_digest": str(entry.zst_digest),
+            "zst_size": entry.zst_size,
+        }
+        meta = self._layers / f"{entry.diff_id.hex}.json"
+        tmp = meta.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, meta)
+
+    def iter_compressed(self, entry: LayerEntry) -> Iterator[bytes]:
+        """The cached zstd frame(s), verified against the recorded digest while read."""
+        with entry.path.open("rb") as fh:
+            reader = VerifyingReader(
+                fh,  # type: ignore[arg-type]
+                expected=entry.zst_digest,
+                size=entry.zst_size,
+                what=f"cached layer {entry.diff_id.short}",
+            )
+            while chunk := reader.read(CHUNK):
+                yield chunk
+            reader.check()
+
+    def iter_uncompressed(self, entry: LayerEntry) -> Iterator[bytes]:
+        """The layer tar itself, verified against its diff ID while read."""
+        with entry.path.open("rb") as fh:
+            dctx = zstandard.ZstdDecompressor()
+            with dctx.stream_reader(fh, read_across_frames=True) as plain:
+                reader = VerifyingReader(
+                    plain,  # type: ignore[arg-type]
+                    expected=entry.diff_id,
+                    size=entry.size,
+                    what=f"cached layer {entry.diff_id.short}",
+                )
+                while chunk := reader.read(CHUNK):
+                    yield chunk
+                reader.check()
+
+    def discard_layer(self, diff_id: Digest) -> None:
+        for suffix in (".json", ".tar.zst"):
+            (self._layers / f"{diff_id.hex}{suffix}").unlink(missing_ok=True)
+
+    # -- configs ------------------------------------------------------------------------------
+    def config(self, digest: Digest) -> bytes | None:
+        try:
+            raw = (self._configs / digest.hex).read_bytes()
+        except OSError:
+            return None
+        if Digest.of(raw) != digest:
+            raise IntegrityError(f"cached config {digest.short} is damaged")
+        return raw
+
+    def put_config(self, raw: bytes) -> Digest:
+        digest = Digest.of(raw)
+        target = self._configs / digest.hex
+        if not target.exists():
+            fd, tmp_name = tempfile.mkstemp(dir=self._configs, prefix=".incoming-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+            os.replace(tmp_name, target)
+        return digest

@@ -1,0 +1,79 @@
+"""Where images come from: a Docker engine, or an archive file/stream.
+
+A source resolves references to :class:`ArchiveImage` records whose layers sit in the blob
+cache. An engine is asked for a ``save`` only when the cache lacks something.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from ..archive.ingest import ingest_docker_archive
+from ..archive.writer import ArchiveImage
+from ..daemon.engine import Engine, ImageRecord
+from ..errors import IntegrityError, NotFoundError
+from ..oci.config import ImageConfig
+from ..reference import ImageName
+from ..tario.compression import open_decompressed
+from ..tario.stream import IterStream
+from .blobcache import BlobCache
+
+
+class DaemonSource:
+    def __init__(self, engine: Engine, cache: BlobCache) -> None:
+        self.engine = engine
+        self.cache = cache
+
+    def image(self, ref: str) -> ArchiveImage:
+        """The image *ref* names, with every layer in the cache (saved from the engine if not)."""
+        record = self.engine.image(ref)
+        tags = _tags_for(ref, record)
+        cached = self._from_cache(record, tags)
+        if cached is not None:
+            return cached
+        stream = IterStream(self.engine.save(record.id))
+        images = ingest_docker_archive(stream, self.cache, what=f"{self.engine.where}: save of {ref}")
+        if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
+            raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
+        return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
+
+    def _from_cache(self, record: ImageRecord, tags: list[ImageName]) -> ArchiveImage | None:
+        digest = record.config_digest
+        raw = self.cache.config(digest) if digest else None
+        if raw is None:
+            return None
+        layers = [self.cache.layer(d) for d in record.diff_ids]
+        if any(layer is None for layer in layers):
+            return None
+        return ArchiveImage(
+            config=ImageConfig.parse(raw), layers=[la for la in layers if la], tags=tags
+        )
+
+
+def _tags_for(ref: str, record: ImageRecord) -> list[ImageName]:
+    """The tag the user named; an ID or digest reference carries no tag (say so upstream)."""
+    if ref.startswith("sha256:") or record.id.startswith(f"sha256:{ref}") or "@" in ref:
+        return []
+    return [ImageName.parse(ref)]
+
+
+class ArchiveSource:
+    """Images from an archive file or stream (any whole-file compression, detected by magic)."""
+
+    def __init__(self, cache: BlobCache) -> None:
+        self.cache = cache
+
+    def read_stream(self, stream: BinaryIO, what: str) -> list[ArchiveImage]:
+        plain, _ = open_decompressed(stream, what)
+        return ingest_docker_archive(plain, self.cache, what=what)
+
+    def read_path(self, path: Path) -> list[ArchiveImage]:
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{path}: no such file") from exc
+        except OSError as exc:
+            raise NotFoundError(f"{path}: cannot open ({exc.strerror})") from exc
+        with fh:
+            return self.read_stream(fh, str(path))  # type: ignore[arg-type]

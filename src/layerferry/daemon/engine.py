@@ -1,0 +1,249 @@
+"""A Docker engine, reached through the Docker SDK; the SDK's exceptions stop here.
+
+The same class serves the local daemon (``DOCKER_HOST`` or the default socket) and a remote one
+whose socket is forwarded over SSH (see :mod:`layerferry.remote.session`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ..errors import ConflictError, EngineError, LayerferryError, NotFoundError, UnreachableError
+from ..oci.digest import Digest, chain_ids
+from .progress import LoadResult, parse_load_messages
+
+# Saves and loads can be silent for minutes (20.10 copies the whole image before the first byte).
+IDLE_TIMEOUT = 900
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    version: str
+    api_version: str
+    os: str
+    architecture: str
+    driver: str
+    containerd_store: bool
+    engine_id: str
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    tags: list[str]
+    diff_ids: list[Digest]
+
+    @property
+    def config_digest(self) -> Digest | None:
+        try:
+            return Digest.parse(self.id)
+        except LayerferryError:
+            return None
+
+
+@contextlib.contextmanager
+def _translated(where: str, what: str) -> Iterator[None]:
+    """Map the SDK's and requests' exceptions to ours, naming the daemon and the operation."""
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise NotFoundError(f"{where}: {what}: {_explanation(exc)}") from exc
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            raise ConflictError(f"{where}: {what}: {_explanation(exc)}") from exc
+        raise EngineError(f"{where}: {what}: {_explanation(exc)}") from exc
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        raise UnreachableError(
+            f"{where}: cannot reach the Docker engine ({type(exc).__name__}: {exc})",
+            hint="is dockerd running, and is DOCKER_HOST right?",
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise EngineError(f"{where}: {what}: {exc}") from exc
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    text = exc.explanation if exc.explanation else str(exc)
+    return str(text).strip()
+
+
+class Engine:
+    """One Docker daemon. ``where`` names it in every error ("local engine", "host lf-b")."""
+
+    def __init__(self, client: docker.DockerClient, where: str) -> None:
+        self._client = client
+        self._api = client.api
+        self.where = where
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- facts --------------------------------------------------------------------------------
+    def info(self) -> EngineInfo:
+        with _translated(self.where, "querying engine"):
+            version = self._api.version()
+            info = self._api.info()
+        status = dict((k, v) for k, v in (info.get("DriverStatus") or []) if isinstance(k, str))
+        return EngineInfo(
+            name=str(info.get("Name", "")),
+            version=str(version.get("Version", "")),
+            api_version=str(version.get("ApiVersion", "")),
+            os=str(info.get("OSType", "")),
+            architecture=_normalise_arch(str(info.get("Architecture", ""))),
+            driver=str(info.get("Driver", "")),
+            containerd_store="io.containerd.snapshotter.v1" in str(status.get("driver-type", "")),
+            engine_id=str(info.get("ID", "")),
+        )
+
+    def image(self, ref: str) -> ImageRecord:
+        with _translated(self.where, f"image {ref}"):
+            data = self._api.inspect_image(ref)
+        return _image_record(data)
+
+    def find_image(self, ref: str) -> ImageRecord | None:
+        try:
+            return self.image(ref)
+        except NotFoundError:
+            return None
+
+    def images(self) -> list[ImageRecord]:
+        with _translated(self.where, "listing images"):
+            listed = self._api.images(all=False)
+            records = []
+            for summary in listed:
+                try:
+                    records.append(_image_record(self._api.inspect_image(summary["Id"])))
+                except docker.errors.NotFound:
+                    continue  # removed between the list and the inspect
+        return records
+
+    def layer_chains(self) -> set[Digest]:
+        """Every chain ID this engine's images are built of: what it already has."""
+        chains: set[Digest] = set()
+        for record in self.images():
+            chains.update(chain_ids(record.diff_ids))
+        return chains
+
+    # -- images -------------------------------------------------------------------------------
+    def save(self, ref: str) -> Iterator[bytes]:
+        with _translated(self.where, f"saving image {ref}"):
+            yield from self._api.get_image(ref, chunk_size=CHUNK)
+
+    def load(self, chunks: Iterable[bytes]) -> LoadResult:
+        with _translated(self.where, "loading image"):
+            messages = self._api.load_image(chunks)
+            return parse_load_messages(messages, self.where)
+
+    def tag(self, image_id: str, name: str) -> None:
+        repository, _, tag = name.rpartition(":")
+        with _translated(self.where, f"tagging {image_id[:19]} as {name}"):
+            self._api.tag(image_id, repository, tag, force=True)
+
+    def commit(
+        self,
+        container: str,
+        *,
+        repository: str | None,
+        tag: str | None,
+        message: str | None,
+        author: str | None,
+        changes: list[str],
+        pause: bool = True,
+    ) -> str:
+        with _translated(self.where, f"committing container {container}"):
+            result = self._api.commit(
+                container,
+                repository=repository,
+                tag=tag,
+                message=message,
+                author=author,
+                changes=changes or None,
+                pause=pause,
+            )
+        return str(result["Id"])
+
+    # -- containers ---------------------------------------------------------------------------
+    def container(self, name: str) -> dict[str, Any]:
+        with _translated(self.where, f"container {name}"):
+            return dict(self._api.inspect_container(name))
+
+    def find_container(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.container(name)
+        except NotFoundError:
+            return None
+
+    def create_container(self, config: dict[str, Any], name: str) -> str:
+        with _translated(self.where, f"creating container {name}"):
+            result = self._api.create_container_from_config(config, name=name)
+        return str(result["Id"])
+
+    def start(self, container: str) -> None:
+        with _translated(self.where, f"starting container {container}"):
+            self._api.start(container)
+
+    def stop(self, container: str, timeout: int = 10) -> None:
+        with _translated(self.where, f"stopping container {container}"):
+            self._api.stop(container, timeout=timeout)
+
+    def remove_container(self, container: str, force: bool = False) -> None:
+        with _translated(self.where, f"removing container {container}"):
+            self._api.remove_container(container, force=force)
+
+    def rename(self, container: str, name: str) -> None:
+        with _translated(self.where, f"renaming container {container}"):
+            self._api.rename(container, name)
+
+    def logs(self, container: str, tail: int = 20) -> str:
+        with _translated(self.where, f"logs of {container}"):
+            raw = self._api.logs(container, tail=tail)
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+    def network_names(self) -> set[str]:
+        with _translated(self.where, "listing networks"):
+            return {str(n["Name"]) for n in self._api.networks()}
+
+
+def _image_record(data: dict[str, Any]) -> ImageRecord:
+    layers = (data.get("RootFS") or {}).get("Layers") or []
+    return ImageRecord(
+        id=str(data["Id"]),
+        tags=[str(t) for t in (data.get("RepoTags") or [])],
+        diff_ids=[Digest.parse(d) for d in layers],
+    )
+
+
+def _normalise_arch(arch: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+
+
+def connect_local(docker_host: str | None = None) -> Engine:
+    """The local engine: *docker_host*, else ``DOCKER_HOST``, else the default socket."""
+    try:
+        if docker_host:
+            client = docker.DockerClient(base_url=docker_host, timeout=IDLE_TIMEOUT)
+        else:
+            client = docker.from_env(timeout=IDLE_TIMEOUT)
+    except docker.errors.DockerException as exc:
+        raise UnreachableError(
+            f"local engine: cannot connect ({exc})",
+            hint="is dockerd running, and is DOCKER_HOST right?",
+        ) from exc
+    return Engine(client, "local engine")
+
+
+def connect_socket(path: str, where: str) -> Engine:
+    """An engine behind a unix socket (a remote one forwarded over SSH)."""
+    try:
+        client = docker.DockerClient(base_url=f"unix://{path}", timeout=IDLE_TIMEOUT)
+    except docker.errors.DockerException as exc:
+        raise UnreachableError(f"{where}: cannot reach the Docker engine ({exc})") from exc
+    return Engine(client, where)

@@ -1,0 +1,101 @@
+"""The one exception hierarchy of layerferry.
+
+Every failure a user can meet is a :class:`LayerferryError`; the CLI prints its ``str()`` as one
+line (plus the hint) and exits with its ``exit_code``. Foreign exceptions (Docker SDK, requests,
+OpenSSH exit statuses, OS errors) are translated at the boundary that meets them, with
+``raise … from``; ours never subclass theirs.
+
+::
+
+    LayerferryError                  exit 1   anything else that went wrong
+    ├── UsageError                   exit 2   bad arguments or references
+    ├── NotFoundError                exit 3   unknown image, container, file
+    ├── IntegrityError               exit 4   digest/size mismatch, truncated or malformed archive
+    │   └── ArchiveError                      not an image archive, unsupported layout
+    ├── RemoteError                  exit 5   the SSH side failed
+    │   ├── HostKeyError                      unknown or changed host key: refused
+    │   └── UnreachableError                  cannot connect, auth refused, no docker there
+    ├── EngineError                  exit 6   a Docker engine refused or failed an operation
+    ├── ConflictError                exit 7   a name already taken on the target
+    └── PartialFailure               exit 8   some targets of a fan-out failed
+"""
+
+from __future__ import annotations
+
+
+class LayerferryError(Exception):
+    """Base of every error layerferry raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(LayerferryError):
+    exit_code = 2
+
+
+class NotFoundError(LayerferryError):
+    exit_code = 3
+
+
+class IntegrityError(LayerferryError):
+    exit_code = 4
+
+
+class ArchiveError(IntegrityError):
+    """The input is not an image archive layerferry can read, or it is malformed."""
+
+
+class RemoteError(LayerferryError):
+    exit_code = 5
+
+
+class HostKeyError(RemoteError):
+    pass
+
+
+class UnreachableError(RemoteError):
+    pass
+
+
+class EngineError(LayerferryError):
+    exit_code = 6
+
+
+class ConflictError(LayerferryError):
+    exit_code = 7
+
+
+class PartialFailure(LayerferryError):
+    exit_code = 8
+
+    def __init__(
+        self, message: str, *, failed: dict[str, str], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
+
+
+EXIT_INTERRUPTED = 130
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "ArchiveError",
+    "ConflictError",
+    "EngineError",
+    "HostKeyError",
+    "IntegrityError",
+    "LayerferryError",
+    "NotFoundError",
+    "PartialFailure",
+    "RemoteError",
+    "UnreachableError",
+    "UsageError",
+]

@@ -1,0 +1,17 @@
+"""The image model: digests, descriptors, manifests, configs. Knows no transport."""
+
+from .config import ImageConfig
+from .descriptor import Descriptor, Platform
+from .digest import Digest, chain_ids
+from .manifest import Index, Manifest, canonical_json
+
+__all__ = [
+    "Descriptor",
+    "Digest",
+    "ImageConfig",
+    "Index",
+    "Manifest",
+    "Platform",
+    "canonical_json",
+    "chain_ids",
+]

@@ -1,0 +1,75 @@
+"""Image references in Docker's familiar form (``app:hotfix``, ``reg:5000/team/app@sha256:…``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+_NAME_RE = re.compile(rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_CONTAINER_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ImageName:
+    """A repository name with a tag, normalised the way Docker prints it (``name:tag``)."""
+
+    repository: str
+    tag: str = "latest"
+
+    @classmethod
+    def parse(cls, text: str) -> ImageName:
+        if not text or text.startswith("-") or any(c.isspace() for c in text):
+            raise UsageError(f"invalid image name {text!r}")
+        name, tag = text, "latest"
+        slash = text.rfind("/")
+        colon = text.rfind(":")
+        if "@" in text:
+            raise UsageError(f"{text!r}: a digest reference cannot be used as a tag")
+        if colon > slash:
+            name, tag = text[:colon], text[colon + 1 :]
+        match = _NAME_RE.match(name)
+        if not match:
+            raise UsageError(
+                f"invalid image name {text!r}",
+                hint="names are lowercase letters, digits and separators, e.g. app:hotfix",
+            )
+        first = name.split("/", 1)[0]
+        if match.group("domain") and "/" in name and not _looks_like_domain(first):
+            # "team/app": the first part is a path component, not a registry; lowercase only.
+            if first.lower() != first:
+                raise UsageError(f"invalid image name {text!r}: repository must be lowercase")
+        if not _TAG_RE.match(tag):
+            raise UsageError(f"invalid tag {tag!r} in {text!r}")
+        return cls(name, tag)
+
+    @property
+    def full(self) -> str:
+        """Fully qualified (``docker.io/library/app:tag``), as containerd names images."""
+        first, _, rest = self.repository.partition("/")
+        if not rest:
+            return f"docker.io/library/{self.repository}:{self.tag}"
+        if _looks_like_domain(first):
+            return f"{self.repository}:{self.tag}"
+        return f"docker.io/{self.repository}:{self.tag}"
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def _looks_like_domain(part: str) -> bool:
+    return "." in part or ":" in part or part == "localhost"
+
+
+def validate_container_name(name: str) -> str:
+    """Container names as Docker accepts them; anything else never reaches a command line."""
+    if not _CONTAINER_RE.match(name):
+        raise UsageError(
+            f"invalid container name {name!r}",
+            hint="container names are letters, digits, '_', '.', '-' and start with a letter or digit",
+        )
+    return name.lstrip("/")

@@ -1,0 +1,232 @@
+"""One OpenSSH connection per host, multiplexed (ControlMaster), reused by every command.
+
+The user's own ``~/.ssh/config``, agent, jump hosts and known_hosts apply: layerferry only adds
+options for the multiplexing socket and ``BatchMode`` (never a password prompt mid-transfer).
+Nothing here weakens host-key checking. Remote commands are argument lists, each word quoted.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from ..errors import HostKeyError, RemoteError, UnreachableError
+from .target import SshTarget
+
+CONNECT_TIMEOUT = 15
+_HOSTKEY_MARKERS = (
+    "Host key verification failed",
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    "No ED25519 host key is known",
+    "No RSA host key is known",
+    "No ECDSA host key is known",
+    "host key for",
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode(errors="replace")
+
+
+def classify_ssh_failure(target: SshTarget, stderr: str) -> RemoteError:
+    """Turn ssh's own complaint (exit 255) into the matching error, keeping its last line."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith("@")]
+    detail = lines[-1] if lines else "ssh failed"
+    if any(marker in stderr for marker in _HOSTKEY_MARKERS):
+        return HostKeyError(
+            f"{target}: host key verification failed: refused ({detail})",
+            hint="check the host's key and update known_hosts yourself; layerferry never skips this check",
+        )
+    return UnreachableError(
+        f"{target}: cannot connect: {detail}",
+        hint="check that `ssh` to this host works on its own (BatchMode: keys or agent, no password)",
+    )
+
+
+class SshSession:
+    """A live ControlMaster connection to one host. Use as a context manager."""
+
+    def __init__(
+        self,
+        target: SshTarget,
+        *,
+        ssh_config: Path | None = None,
+        ssh_binary: str = "ssh",
+    ) -> None:
+        self.target = target
+        self._ssh_config = ssh_config
+        self._ssh = shutil.which(ssh_binary) or ssh_binary
+        # Socket paths are limited to ~104 bytes: keep the directory short.
+        self._dir = Path(tempfile.mkdtemp(prefix="lf-", dir="/tmp"))
+        os.chmod(self._dir, 0o700)
+        self.control_path = self._dir / "ctl"
+        self._master: subprocess.Popen[bytes] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def _base_args(self) -> list[str]:
+        args = [self._ssh]
+        if self._ssh_config is not None:
+            args += ["-F", str(self._ssh_config)]
+        args += ["-o", f"ControlPath={self.control_path}", "-o", "BatchMode=yes"]
+        args += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=15"]
+        if self.target.port:
+            args += ["-p", str(self.target.port)]
+        return args
+
+    def open(self) -> SshSession:
+        args = self._base_args() + [
+            "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N", "--", self.target.destination,
+        ]
+        self._master = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + CONNECT_TIMEOUT + 5
+        while time.monotonic() < deadline:
+            if self._master.poll() is not None:
+                stderr = self._master.stderr.read().decode(errors="replace") if self._master.stderr else ""
+                self._master = None
+                self._cleanup_dir()
+                raise classify_ssh_failure(self.target, stderr)
+            if self.control_path.exists() and self._check():
+                return self
+            time.sleep(0.05)
+        self.close()
+        raise UnreachableError(f"{self.target}: connection timed out")
+
+    def _check(self) -> bool:
+        check = subprocess.run(
+            self._base_args() + ["-O", "check", "--", self.target.destination],
+            capture_output=True,
+        )
+        return check.returncode == 0
+
+    def close(self) -> None:
+        if self._master is not None:
+            subprocess.run(
+                self._base_args() + ["-O", "exit", "--", self.target.destination],
+                capture_output=True,
+            )
+            try:
+                self._master.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._master.kill()
+                self._master.wait()
+            if self._master.stderr:
+                self._master.stderr.close()
+            self._master = None
+        self._cleanup_dir()
+
+    def _cleanup_dir(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> SshSession:
+        return self.open() if self._master is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- commands -----------------------------------------------------------------------------
+    def command_args(self, argv: Sequence[str]) -> list[str]:
+        """The local argv that runs *argv* on the host; each remote word is shell-quoted."""
+        remote = " ".join(shlex.quote(word) for word in argv)
+        return self._base_args() + ["-o", "ControlMaster=no", "--", self.target.destination, remote]
+
+    def run(self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 300) -> CommandResult:
+        proc = subprocess.run(self.command_args(argv), capture_output=True, timeout=timeout)
+        result = CommandResult(proc.returncode, proc.stdout, proc.stderr)
+        if proc.returncode == 255:
+            raise classify_ssh_failure(self.target, proc.stderr.decode(errors="replace"))
+        if check and proc.returncode != 0:
+            raise RemoteError(
+                f"{self.target}: `{' '.join(argv)}` failed (exit {proc.returncode}): "
+                f"{_last_line(proc.stderr)}"
+            )
+        return result
+
+    def run_script(self, script: str, *, check: bool = True) -> CommandResult:
+        """Run a fixed shell script (no user input inside it) with ``sh -c``."""
+        return self.run(["sh", "-c", script], check=check)
+
+    def pipe_in(self, argv: Sequence[str], chunks: Iterable[bytes]) -> CommandResult:
+        """Stream *chunks* into the remote command's stdin; stderr is drained concurrently."""
+        proc = subprocess.Popen(
+            self.command_args(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdin and proc.stdout and proc.stderr
+        out: dict[str, bytes] = {}
+        readers = [
+            threading.Thread(target=lambda: out.__setitem__("stdout", proc.stdout.read()), daemon=True),  # type: ignore[union-attr]
+            threading.Thread(target=lambda: out.__setitem__("stderr", proc.stderr.read()), daemon=True),  # type: ignore[union-attr]
+        ]
+        for reader in readers:
+            reader.start()
+        broken = False
+        try:
+            for chunk in chunks:
+                try:
+                    proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    broken = True
+                    break
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                broken = True
+        returncode = proc.wait()
+        for reader in readers:
+            reader.join()
+        result = CommandResult(returncode, out.get("stdout", b""), out.get("stderr", b""))
+        if returncode == 255:
+            raise classify_ssh_failure(self.target, result.stderr.decode(errors="replace"))
+        if broken and returncode == 0:
+            raise RemoteError(f"{self.target}: the remote side stopped reading early")
+        return result
+
+    def forward_unix_socket(self, remote_path: str) -> str:
+        """Forward a local unix socket to *remote_path* on the host; returns the local path."""
+        local = self._dir / "docker.sock"
+        proc = subprocess.run(
+            self._base_args()
+            + ["-O", "forward", "-L", f"{local}:{remote_path}", "--", self.target.destination],
+            capture_output=True,
+        )
+        if proc.returncode != 0:
+            raise RemoteError(
+                f"{self.target}: cannot forward the Docker socket {remote_path}: {_last_line(proc.stderr)}",
+                hint="the SSH server must allow stream-local forwarding (AllowStreamLocalForwarding)",
+            )
+        return str(local)
+
+
+def _last_line(data: bytes) -> str:
+    lines = [ln for ln in data.decode(errors="replace").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"

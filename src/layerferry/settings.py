@@ -1,0 +1,44 @@
+"""Where layerferry finds things: the local engine, the SSH config, the blob cache."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from .copy.blobcache import BlobCache
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Explicit settings; :meth:`from_env` fills the gaps from ``LAYERFERRY_*``/``DOCKER_HOST``."""
+
+    docker_host: str | None = None
+    ssh_config: Path | None = None
+    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("layerferry")))
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        docker_host: str | None = None,
+        ssh_config: Path | None = None,
+        cache_dir: Path | None = None,
+    ) -> Settings:
+        return cls(
+            docker_host=docker_host or os.environ.get("DOCKER_HOST") or None,
+            ssh_config=ssh_config or _env_path("LAYERFERRY_SSH_CONFIG"),
+            cache_dir=cache_dir
+            or _env_path("LAYERFERRY_CACHE_DIR")
+            or Path(platformdirs.user_cache_dir("layerferry")),
+        )
+
+    def blob_cache(self) -> BlobCache:
+        return BlobCache(self.cache_dir / "blobs")

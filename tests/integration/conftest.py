@@ -1,0 +1,91 @@
+"""Integration fixtures: one two-host sandbox (real dockerd + sshd per host) for the whole session.
+
+Host ``a`` plays the operator's machine (the "local" engine, reached through its socket), host
+``b`` the remote target, reached over real SSH with host-key checking on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from layerferry import RecordingReporter, Settings
+from sandbox.sandbox import Sandbox
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class World:
+    sb: Sandbox
+    settings: Settings
+    cache_dir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DOCKER_HOST=self.sb.host("a").docker_host,
+            LAYERFERRY_SSH_CONFIG=str(self.sb.ssh_config),
+            LAYERFERRY_CACHE_DIR=str(self.cache_dir),
+        )
+        env.update(extra)
+        return env
+
+    def lf(self, *args: str, input: bytes | None = None, **env: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "layerferry", *args],
+            env=self.env(**env),
+            input=input,
+            capture_output=True,
+            timeout=300,
+        )
+
+    def docker(self, host: str, *args: str, check: bool = True) -> str:
+        out = self.sb.docker(host, *args, check=check, text=True)
+        return str(out.stdout).strip()
+
+    def url(self, host: str, port: int, path: str = "/") -> str:
+        return f"http://{self.sb.host(host).ip}:{port}{path}"
+
+    def fetch(self, host: str, port: int, path: str = "/", attempts: int = 40) -> str:
+        import time
+
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                with urllib.request.urlopen(self.url(host, port, path), timeout=2) as response:
+                    return response.read().decode()
+            except OSError as exc:
+                last = exc
+                time.sleep(0.25)
+        raise AssertionError(f"no answer from {self.url(host, port, path)}: {last}")
+
+    @property
+    def target(self) -> str:
+        return self.sb.host("b").ssh_url
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    sb = Sandbox.up()
+    try:
+        sb.import_busybox("a", "bb:local")
+        cache_dir = tmp_path_factory.mktemp("lfcache")
+        settings = Settings(
+            docker_host=sb.host("a").docker_host, ssh_config=sb.ssh_config, cache_dir=cache_dir
+        )
+        yield World(sb=sb, settings=settings, cache_dir=cache_dir)
+    finally:
+        sb.down()
+
+
+@pytest.fixture
+def reporter() -> RecordingReporter:
+    return RecordingReporter()

@@ -1,0 +1,53 @@
+"""The command line: usage errors are one line and exit 2; nothing needs an engine to fail early."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def lf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "layerferry", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_the_verbs() -> None:
+    out = lf("--help")
+    assert out.returncode == 0
+    for verb in ("commit", "save", "load", "send", "migrate"):
+        assert verb in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["save", "app:1", "-o", "x.tar", "--compress", "lz4"], "unknown compression 'lz4'"),
+        (["send", "app:1"], "usage: layerferry send"),
+        (["send", "app:1", "ssh://-oProxyCommand=id"], "invalid host name"),
+        (["migrate", "web", "notaurl"], "expected ssh://"),
+        (["commit", "web", "App:Bad"], "invalid image name"),
+        (["commit", "web", "app:1", "-c", "RUN rm -rf /"], "unsupported change"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str) -> None:
+    out = lf(*args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("layerferry: error: ")
+
+
+def test_missing_archive_is_not_found(tmp_path: object) -> None:
+    out = lf("load", "/nonexistent/archive.tar")
+    assert out.returncode == 3
+    assert "/nonexistent/archive.tar: no such file" in out.stderr
+
+
+def test_empty_archive_is_refused(tmp_path: "pytest.TempPathFactory") -> None:  # type: ignore[name-defined]
+    import pathlib
+    path = pathlib.Path(str(tmp_path)) / "empty.tar"
+    path.write_bytes(b"")
+    out = lf("--cache-dir", str(path.parent / "c"), "load", str(path))
+    assert out.returncode == 4
+    assert "archive is empty" in out.stderr
