@@ -1114,6 +1114,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if ok and runs else 1
 
 
+def _cmd_env(args: argparse.Namespace) -> int:
+    """Shell exports that make this shell "host <name>": its engine, and SSH to the others."""
+    sb = Sandbox.load(args.dir)
+    host = sb.host(args.host)
+    print(f"export DOCKER_HOST={host.docker_host}")
+    print(f"export LAYERFERRY_SSH_CONFIG={sb.ssh_config}")
+    return 0
+
+
+def _cmd_busybox(args: argparse.Namespace) -> int:
+    """A small base image (busybox httpd, /www/index.html) on one host: nothing can be pulled here."""
+    print(Sandbox.load(args.dir).import_busybox(args.host, args.tag))
+    return 0
+
+
 def _cmd_clean(args: argparse.Namespace) -> int:
     with _lock():
         removed = clean(stale_only=args.stale)
@@ -1137,6 +1152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         p = sub.add_parser(name, help=text)
         p.add_argument("--dir", type=Path)
         p.set_defaults(func=func)
+    env = sub.add_parser("env", help="print exports that make this shell a sandbox host")
+    env.add_argument("--dir", type=Path, required=True)
+    env.add_argument("--host", default="a")
+    env.set_defaults(func=_cmd_env)
+    bb = sub.add_parser("busybox", help="import a busybox base image into a host's engine")
+    bb.add_argument("--dir", type=Path, required=True)
+    bb.add_argument("--host", default="a")
+    bb.add_argument("--tag", default="bb:local")
+    bb.set_defaults(func=_cmd_busybox)
     cl = sub.add_parser("clean", help="remove every sandbox, live or leftover")
     cl.add_argument("--stale", action="store_true", help="only runs whose daemons are gone")
     cl.set_defaults(func=_cmd_clean)

@@ -28,7 +28,12 @@ def layer_tar(files: dict[str, bytes]) -> bytes:
 
 def random_layer(rng: random.Random, files: int = 3, max_size: int = 4096) -> bytes:
     return layer_tar(
-        {f"dir{rng.randrange(3)}/file{i}-{rng.randrange(1 << 30)}": rng.randbytes(rng.randrange(max_size)) for i in range(files)}
+        {
+            f"dir{rng.randrange(3)}/file{i}-{rng.randrange(1 << 30)}": rng.randbytes(
+                rng.randrange(max_size)
+            )
+            for i in range(files)
+        }
     )
 
 
@@ -45,19 +50,31 @@ def config_for(layers: list[bytes], extra: dict[str, object] | None = None) -> b
 
 
 def make_image(
-    cache: BlobCache, layers: list[bytes], tags: list[str] | None = None, extra: dict[str, object] | None = None
+    cache: BlobCache,
+    layers: list[bytes],
+    tags: list[str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> ArchiveImage:
     entries = [cache.put_layer(io.BytesIO(layer)) for layer in layers]
     config = ImageConfig.parse(config_for(layers, extra))
-    return ArchiveImage(config=config, layers=entries, tags=[ImageName.parse(t) for t in tags or []])
+    return ArchiveImage(
+        config=config, layers=entries, tags=[ImageName.parse(t) for t in tags or []]
+    )
 
 
-def random_image(cache: BlobCache, seed: int, n_layers: int = 2, tags: list[str] | None = None) -> ArchiveImage:
+def random_image(
+    cache: BlobCache, seed: int, n_layers: int = 2, tags: list[str] | None = None
+) -> ArchiveImage:
     rng = random.Random(seed)
     return make_image(cache, [random_layer(rng) for _ in range(n_layers)], tags)
 
 
-def legacy_docker_archive(path: Path, layers: list[bytes], tags: list[str] | None, config_extra: dict[str, object] | None = None) -> bytes:
+def legacy_docker_archive(
+    path: Path,
+    layers: list[bytes],
+    tags: list[str] | None,
+    config_extra: dict[str, object] | None = None,
+) -> bytes:
     """A docker-archive in Docker 20.10's own layout: ``<id>/layer.tar``, ``<hex>.json``."""
     config = config_for(layers, config_extra)
     config_hex = Digest.of(config).hex

@@ -39,10 +39,9 @@ class ImageName:
                 hint="names are lowercase letters, digits and separators, e.g. app:hotfix",
             )
         first = name.split("/", 1)[0]
-        if match.group("domain") and "/" in name and not _looks_like_domain(first):
-            # "team/app": the first part is a path component, not a registry; lowercase only.
-            if first.lower() != first:
-                raise UsageError(f"invalid image name {text!r}: repository must be lowercase")
+        # "team/app": the first part is a path component, not a registry; lowercase only.
+        if match.group("domain") and not _looks_like_domain(first) and first.lower() != first:
+            raise UsageError(f"invalid image name {text!r}: repository must be lowercase")
         if not _TAG_RE.match(tag):
             raise UsageError(f"invalid tag {tag!r} in {text!r}")
         return cls(name, tag)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sandbox.sandbox import Sandbox
 
 from layerferry import RecordingReporter, Settings
-from sandbox.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,9 @@ class World:
         env.update(extra)
         return env
 
-    def lf(self, *args: str, input: bytes | None = None, **env: str) -> subprocess.CompletedProcess[bytes]:
+    def lf(
+        self, *args: str, input: bytes | None = None, **env: str
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "layerferry", *args],
             env=self.env(**env),

@@ -16,8 +16,12 @@ from .conftest import World
 
 def _image_with_change(world: World, tag: str, content: str) -> None:
     name = f"c-{secrets.token_hex(3)}"
-    world.docker("a", "run", "--name", name, "bb:local", "sh", "-c", f"echo '{content}' > /data.txt")
-    out = world.lf("commit", name, tag, "-c", "ENV FIXED=1", "-c", 'CMD ["cat", "/data.txt"]', "-m", "test")
+    world.docker(
+        "a", "run", "--name", name, "bb:local", "sh", "-c", f"echo '{content}' > /data.txt"
+    )
+    out = world.lf(
+        "commit", name, tag, "-c", "ENV FIXED=1", "-c", 'CMD ["cat", "/data.txt"]', "-m", "test"
+    )
     assert out.returncode == 0, out.stderr.decode()
     world.docker("a", "rm", name)
 
@@ -86,7 +90,11 @@ def test_send_moves_only_what_is_missing(world: World, reporter: RecordingReport
     ("args", "code", "message"),
     [
         (["commit", "no-such-container", "x:1"], 3, b"no container named 'no-such-container'"),
-        (["migrate", "no-such-container", "ssh://lf-b"], 3, b"no container named 'no-such-container'"),
+        (
+            ["migrate", "no-such-container", "ssh://lf-b"],
+            3,
+            b"no container named 'no-such-container'",
+        ),
         (["save", "no-such-image:1", "-o", "/tmp/lf-never.tar"], 3, b"no-such-image:1"),
         (["send", "no-such-image:1", "ssh://lf-b"], 3, b"no-such-image:1"),
     ],
@@ -123,4 +131,7 @@ def test_unknown_host_key_is_refused(world: World, tmp_path: Path) -> None:
     out = world.lf("send", "bb:local", "ssh://fresh", LAYERFERRY_SSH_CONFIG=str(config))
     assert out.returncode == 5
     assert b"host key verification failed" in out.stderr
-    assert not (tmp_path / "empty_known_hosts").exists() or (tmp_path / "empty_known_hosts").read_text() == ""
+    assert (
+        not (tmp_path / "empty_known_hosts").exists()
+        or (tmp_path / "empty_known_hosts").read_text() == ""
+    )

@@ -15,17 +15,40 @@ from .conftest import World
 
 def _web(world: World, name: str, port: int, page: str) -> None:
     world.docker(
-        "a", "run", "-d", "--name", name, "-p", f"{port}:80",
-        "-e", "GREETING=hello world", "--label", "team=ops", "--restart", "unless-stopped",
-        "-w", "/www", "bb:local", "httpd", "-f", "-p", "80", "-h", "/www",
+        "a",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        f"{port}:80",
+        "-e",
+        "GREETING=hello world",
+        "--label",
+        "team=ops",
+        "--restart",
+        "unless-stopped",
+        "-w",
+        "/www",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
     )
     world.docker("a", "exec", name, "sh", "-c", f"echo '{page}' > /www/index.html")
 
 
-def test_migrate_carries_the_hot_fix_and_run_config(world: World, reporter: RecordingReporter) -> None:
+def test_migrate_carries_the_hot_fix_and_run_config(
+    world: World, reporter: RecordingReporter
+) -> None:
     name = f"web-{secrets.token_hex(3)}"
     _web(world, name, 8081, "hot-fixed on a")
-    result = layerferry.migrate(name, world.target, start=True, settings=world.settings, reporter=reporter)
+    result = layerferry.migrate(
+        name, world.target, start=True, settings=world.settings, reporter=reporter
+    )
     assert result.started
     assert world.fetch("b", 8081) == "hot-fixed on a\n"
     target = json.loads(world.docker("b", "inspect", name))[0]
@@ -42,13 +65,17 @@ def test_migrate_carries_the_hot_fix_and_run_config(world: World, reporter: Reco
     assert world.fetch("a", 8081) == "hot-fixed on a\n"
 
 
-def test_second_migration_sends_only_the_new_layer(world: World, reporter: RecordingReporter) -> None:
+def test_second_migration_sends_only_the_new_layer(
+    world: World, reporter: RecordingReporter
+) -> None:
     first = f"web-{secrets.token_hex(3)}"
     _web(world, first, 8082, "first")
     layerferry.migrate(first, world.target, start=False, settings=world.settings, reporter=reporter)
     second = f"web-{secrets.token_hex(3)}"
     _web(world, second, 8083, "second")
-    result = layerferry.migrate(second, world.target, start=True, settings=world.settings, reporter=reporter)
+    result = layerferry.migrate(
+        second, world.target, start=True, settings=world.settings, reporter=reporter
+    )
     # The busybox base (about 1 MB compressed) is on b already: only the small change layer moves.
     assert result.transfer.layers_sent == 1
     assert result.transfer.bytes_sent < 20_000
@@ -62,7 +89,9 @@ def test_name_clash_is_refused_unless_replace(world: World, reporter: RecordingR
     before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
     world.docker("a", "exec", name, "sh", "-c", "echo v2 > /www/index.html")
     with pytest.raises(ConflictError, match=f"a container named '{name}' already exists"):
-        layerferry.migrate(name, world.target, start=True, settings=world.settings, reporter=reporter)
+        layerferry.migrate(
+            name, world.target, start=True, settings=world.settings, reporter=reporter
+        )
     assert world.docker("b", "ps", "-a", "--format", "{{.Names}}") == before
     assert world.fetch("b", 8084) == "v1\n"
     out = world.lf("migrate", name, world.target, "--start", "--replace")
@@ -87,7 +116,9 @@ def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
     layerferry.migrate(busy, world.target, start=True, settings=world.settings)
     other = f"web-{secrets.token_hex(3)}"
     # Created (not started) on a; recreated on b with port 8086, which `busy` already holds there.
-    world.docker("a", "create", "--name", other, "-p", "8086:80", "bb:local", "httpd", "-f", "-p", "80")
+    world.docker(
+        "a", "create", "--name", other, "-p", "8086:80", "bb:local", "httpd", "-f", "-p", "80"
+    )
     before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
     out = world.lf("migrate", other, world.target, "--start")
     assert out.returncode == 6, out.stderr.decode()

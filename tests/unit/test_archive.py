@@ -16,11 +16,12 @@ from layerferry.archive.writer import ArchiveImage, iter_archive
 from layerferry.copy.blobcache import BlobCache
 from layerferry.errors import ArchiveError, IntegrityError
 from layerferry.tario.compression import open_decompressed
-
 from tests.imagegen import layer_tar, legacy_docker_archive, make_image, random_image
 
 
-def _write(images: list[ArchiveImage], cache: BlobCache, encoder: str = "plain", include=None) -> bytes:
+def _write(
+    images: list[ArchiveImage], cache: BlobCache, encoder: str = "plain", include=None
+) -> bytes:
     enc = {"plain": PlainEncoder, "gzip": GzipEncoder, "zstd": ZstdFrameEncoder}[encoder](cache)
     return b"".join(iter_archive(images, enc, include=include))
 
@@ -52,7 +53,10 @@ def test_both_views_name_the_same_blobs(cache: BlobCache) -> None:
     assert manifest[0]["Config"] == f"blobs/sha256/{image.config.digest.hex}"
     assert manifest[0]["Layers"] == [f"blobs/sha256/{d.hex}" for d in image.config.diff_ids]
     assert isinstance(index["manifests"], list) and len(index["manifests"]) == 1
-    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/library/app:1"
+    assert (
+        index["manifests"][0]["annotations"]["io.containerd.image.name"]
+        == "docker.io/library/app:1"
+    )
     assert oci["config"]["digest"] == str(image.config.digest)
     assert [layer["digest"] for layer in oci["layers"]] == [str(d) for d in image.config.diff_ids]
     assert [layer["size"] for layer in oci["layers"]] == [e.size for e in image.layers]
@@ -86,16 +90,25 @@ def test_thin_archive_leaves_out_what_is_not_included(cache: BlobCache) -> None:
     assert f"blobs/sha256/{image.config.diff_ids[0].hex}" not in names
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     layers=st.lists(
-        st.dictionaries(st.from_regex(r"[a-z]{1,8}(/[a-z]{1,8})?", fullmatch=True), st.binary(max_size=3000), min_size=1, max_size=4),
+        st.dictionaries(
+            st.from_regex(r"[a-z]{1,8}(/[a-z]{1,8})?", fullmatch=True),
+            st.binary(max_size=3000),
+            min_size=1,
+            max_size=4,
+        ),
         min_size=1,
         max_size=4,
     ),
     tag=st.from_regex(r"[a-z]{1,10}:[a-z0-9]{1,6}", fullmatch=True),
 )
-def test_property_write_read_same_digests_and_reproducible(tmp_path_factory: pytest.TempPathFactory, layers: list[dict[str, bytes]], tag: str) -> None:
+def test_property_write_read_same_digests_and_reproducible(
+    tmp_path_factory: pytest.TempPathFactory, layers: list[dict[str, bytes]], tag: str
+) -> None:
     tmp = tmp_path_factory.mktemp("prop")
     cache = BlobCache(tmp / "c")
     image = make_image(cache, [layer_tar(files) for files in layers], [tag])
@@ -116,9 +129,13 @@ def test_legacy_docker_archive_is_read(tmp_path: Path, cache: BlobCache) -> None
 
 
 @pytest.mark.parametrize("repo_tags", [None, [], "absent"])
-def test_untagged_manifest_entries_do_not_crash(tmp_path: Path, cache: BlobCache, repo_tags: object) -> None:
+def test_untagged_manifest_entries_do_not_crash(
+    tmp_path: Path, cache: BlobCache, repo_tags: object
+) -> None:
     """Case C08: RepoTags null, empty or absent is an untagged image."""
-    legacy_docker_archive(tmp_path / "x.tar", [layer_tar({"a": b"1"})], None if repo_tags == "absent" else repo_tags)  # type: ignore[arg-type]
+    legacy_docker_archive(
+        tmp_path / "x.tar", [layer_tar({"a": b"1"})], None if repo_tags == "absent" else repo_tags
+    )  # type: ignore[arg-type]
     with (tmp_path / "x.tar").open("rb") as fh:
         images = ingest_docker_archive(fh, cache)  # type: ignore[arg-type]
     assert images[0].tags == []
@@ -137,14 +154,21 @@ def test_flipped_byte_in_layer_is_named(tmp_path: Path, cache: BlobCache) -> Non
     legacy_docker_archive(tmp_path / "x.tar", layers, ["demo:1"])
     data = bytearray((tmp_path / "x.tar").read_bytes())
     data[data.index(b"B" * 100) + 50] ^= 0x01
-    with pytest.raises(IntegrityError, match=r"layer 2 .*diff ID sha256:[0-9a-f]{64}, config expects sha256:"):
+    with pytest.raises(
+        IntegrityError, match=r"layer 2 .*diff ID sha256:[0-9a-f]{64}, config expects sha256:"
+    ):
         ingest_docker_archive(io.BytesIO(bytes(data)), cache)
 
 
 def test_layer_count_mismatch(tmp_path: Path, cache: BlobCache) -> None:
     """Case C05."""
     layers = [layer_tar({"a": b"1"}), layer_tar({"b": b"2"})]
-    legacy_docker_archive(tmp_path / "x.tar", layers, ["demo:1"], {"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64] * 3}})
+    legacy_docker_archive(
+        tmp_path / "x.tar",
+        layers,
+        ["demo:1"],
+        {"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64] * 3}},
+    )
     with pytest.raises(ArchiveError, match="manifest lists 2 layers, config declares 3"):
         ingest_docker_archive((tmp_path / "x.tar").open("rb"), cache)  # type: ignore[arg-type]
 

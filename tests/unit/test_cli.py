@@ -9,7 +9,9 @@ import pytest
 
 
 def lf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "layerferry", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "layerferry", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_help_lists_the_verbs() -> None:
@@ -44,8 +46,9 @@ def test_missing_archive_is_not_found(tmp_path: object) -> None:
     assert "/nonexistent/archive.tar: no such file" in out.stderr
 
 
-def test_empty_archive_is_refused(tmp_path: "pytest.TempPathFactory") -> None:  # type: ignore[name-defined]
+def test_empty_archive_is_refused(tmp_path: pytest.TempPathFactory) -> None:  # type: ignore[name-defined]
     import pathlib
+
     path = pathlib.Path(str(tmp_path)) / "empty.tar"
     path.write_bytes(b"")
     out = lf("--cache-dir", str(path.parent / "c"), "load", str(path))

@@ -4,9 +4,9 @@ import hashlib
 
 import pytest
 
+from layerferry.copy.plan import longest_present_prefix
 from layerferry.errors import UsageError
 from layerferry.oci.digest import Digest, chain_ids
-from layerferry.copy.plan import longest_present_prefix
 
 
 def test_chain_ids_follow_the_engine_formula() -> None:

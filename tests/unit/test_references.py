@@ -13,10 +13,19 @@ from layerferry.remote.target import SshTarget
         ("app", "app", "latest", "docker.io/library/app:latest"),
         ("app:hotfix", "app", "hotfix", "docker.io/library/app:hotfix"),
         ("team/app:1.2", "team/app", "1.2", "docker.io/team/app:1.2"),
-        ("reg.example:5000/team/app:v1", "reg.example:5000/team/app", "v1", "reg.example:5000/team/app:v1"),
+        (
+            "reg.example:5000/team/app:v1",
+            "reg.example:5000/team/app",
+            "v1",
+            "reg.example:5000/team/app:v1",
+        ),
         ("localhost/app", "localhost/app", "latest", "localhost/app:latest"),
-        ("layerferry/web:migrate-20260101-000000", "layerferry/web", "migrate-20260101-000000",
-         "docker.io/layerferry/web:migrate-20260101-000000"),
+        (
+            "layerferry/web:migrate-20260101-000000",
+            "layerferry/web",
+            "migrate-20260101-000000",
+            "docker.io/layerferry/web:migrate-20260101-000000",
+        ),
     ],
 )
 def test_image_names(text: str, repository: str, tag: str, full: str) -> None:
@@ -27,7 +36,18 @@ def test_image_names(text: str, repository: str, tag: str, full: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "App", "-app", "app tag", "app:", "app:bad tag", "app@sha256:" + "0" * 64, "a$(id)", "app:`x`", "app\n"],
+    [
+        "",
+        "App",
+        "-app",
+        "app tag",
+        "app:",
+        "app:bad tag",
+        "app@sha256:" + "0" * 64,
+        "a$(id)",
+        "app:`x`",
+        "app\n",
+    ],
 )
 def test_image_names_rejected(bad: str) -> None:
     with pytest.raises(UsageError):
@@ -44,16 +64,34 @@ def test_image_names_rejected(bad: str) -> None:
         ("ssh://lf-b/", "lf-b", None, None, "lf-b"),
     ],
 )
-def test_ssh_targets(url: str, host: str, user: str | None, port: int | None, destination: str) -> None:
+def test_ssh_targets(
+    url: str, host: str, user: str | None, port: int | None, destination: str
+) -> None:
     target = SshTarget.parse(url)
-    assert (target.host, target.user, target.port, target.destination) == (host, user, port, destination)
+    assert (target.host, target.user, target.port, target.destination) == (
+        host,
+        user,
+        port,
+        destination,
+    )
     assert SshTarget.parse(str(target)) == target
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["web2", "ssh://", "ssh://-oProxyCommand=id", "ssh://a b", "ssh://host:0", "ssh://host:99999",
-     "ssh://host:x", "ssh://$(id)@host", "ssh://us er@host", "ssh://-l@host", "ssh://host;id"],
+    [
+        "web2",
+        "ssh://",
+        "ssh://-oProxyCommand=id",
+        "ssh://a b",
+        "ssh://host:0",
+        "ssh://host:99999",
+        "ssh://host:x",
+        "ssh://$(id)@host",
+        "ssh://us er@host",
+        "ssh://-l@host",
+        "ssh://host;id",
+    ],
 )
 def test_ssh_targets_rejected(bad: str) -> None:
     with pytest.raises(UsageError):

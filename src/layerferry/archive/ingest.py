@@ -13,12 +13,13 @@ import json
 import posixpath
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, cast
 
 from ..copy.blobcache import BlobCache, LayerEntry
 from ..errors import ArchiveError, IntegrityError
 from ..oci.config import ImageConfig
 from ..reference import ImageName
+from ..tario.stream import Readable
 from .writer import ArchiveImage
 
 MAX_METADATA_BYTES = 4 * 1024 * 1024
@@ -41,10 +42,10 @@ def _looks_like_json(head: bytes) -> bool:
     return head.lstrip()[:1] in (b"{", b"[")
 
 
-def _read_members(stream: BinaryIO, cache: BlobCache, what: str) -> _Members:
+def _read_members(stream: Readable, cache: BlobCache, what: str) -> _Members:
     members = _Members()
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tarfile.open(fileobj=cast(Any, stream), mode="r|") as tar:
             for info in tar:
                 members.count += 1
                 name = _normalise(info.name)
@@ -65,11 +66,13 @@ def _read_members(stream: BinaryIO, cache: BlobCache, what: str) -> _Members:
                         continue
                     members.layers[name] = cache.put_layer(io.BytesIO(data))
                 else:
-                    members.layers[name] = cache.put_layer(fh)  # type: ignore[arg-type]
+                    members.layers[name] = cache.put_layer(fh)
     except tarfile.ReadError as exc:
         if members.count == 0:
             raise ArchiveError(f"{what}: archive is empty or not a tar archive ({exc})") from exc
-        raise ArchiveError(f"{what}: archive truncated or damaged after {members.count} members ({exc})") from exc
+        raise ArchiveError(
+            f"{what}: archive truncated or damaged after {members.count} members ({exc})"
+        ) from exc
     except (EOFError, OSError) as exc:
         if isinstance(exc, IntegrityError):
             raise
@@ -102,7 +105,9 @@ def _parse_manifest_json(members: _Members, what: str) -> list[dict[str, Any]]:
     return data
 
 
-def ingest_docker_archive(stream: BinaryIO, cache: BlobCache, what: str = "archive") -> list[ArchiveImage]:
+def ingest_docker_archive(
+    stream: Readable, cache: BlobCache, what: str = "archive"
+) -> list[ArchiveImage]:
     """Cache every layer and config of the archive and return its images, verified."""
     members = _read_members(stream, cache, what)
     images: list[ArchiveImage] = []
@@ -110,7 +115,9 @@ def ingest_docker_archive(stream: BinaryIO, cache: BlobCache, what: str = "archi
         config_name = _resolve(members, str(entry.get("Config", "")))
         raw_config = members.meta.get(config_name)
         if raw_config is None:
-            raise ArchiveError(f"{what}: image {number}: config {config_name!r} is not in the archive")
+            raise ArchiveError(
+                f"{what}: image {number}: config {config_name!r} is not in the archive"
+            )
         config = ImageConfig.parse(raw_config, f"{what}: {config_name}")
         layer_names = entry.get("Layers") or []
         diff_ids = config.diff_ids

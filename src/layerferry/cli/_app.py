@@ -48,11 +48,16 @@ def _globals(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on standard output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on standard error."),
     ssh_config: Path | None = typer.Option(
-        None, "--ssh-config", envvar="LAYERFERRY_SSH_CONFIG",
+        None,
+        "--ssh-config",
+        envvar="LAYERFERRY_SSH_CONFIG",
         help="An ssh_config file to use instead of ~/.ssh/config.",
     ),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", envvar="LAYERFERRY_CACHE_DIR", help="Where compressed layers are cached.",
+        None,
+        "--cache-dir",
+        envvar="LAYERFERRY_CACHE_DIR",
+        help="Where compressed layers are cached.",
     ),
 ) -> None:
     _DEBUG["on"] = debug

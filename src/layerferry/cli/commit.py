@@ -11,15 +11,27 @@ def commit_cmd(
     ctx: typer.Context,
     container: str = typer.Argument(..., help="The container to commit."),
     image: str | None = typer.Argument(None, help="The new image's name, e.g. app:hotfix."),
-    change: list[str] = typer.Option([], "--change", "-c", help="Dockerfile instruction to apply (repeatable)."),
+    change: list[str] = typer.Option(
+        [], "--change", "-c", help="Dockerfile instruction to apply (repeatable)."
+    ),
     message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
     author: str | None = typer.Option(None, "--author", "-a", help="Author of the image."),
 ) -> None:
     """Commit a container's changes into an image on the local engine."""
     g = globals_of(ctx)
     result = commit(
-        container, image, changes=change, message=message, author=author,
-        settings=g.settings, reporter=g.reporter,
+        container,
+        image,
+        changes=change,
+        message=message,
+        author=author,
+        settings=g.settings,
+        reporter=g.reporter,
     )
-    g.emit({"container": result.container, "image_id": result.image_id,
-            "image": str(result.name) if result.name else None})
+    g.emit(
+        {
+            "container": result.container,
+            "image_id": result.image_id,
+            "image": str(result.name) if result.name else None,
+        }
+    )

@@ -12,8 +12,12 @@ from ._app import app, globals_of
 @app.command("load")
 def load_cmd(
     ctx: typer.Context,
-    archive: str = typer.Argument(..., help="Archive file (any compression), or - for standard input."),
-    host: str | None = typer.Option(None, "--host", help="Load on ssh://[user@]host[:port] instead."),
+    archive: str = typer.Argument(
+        ..., help="Archive file (any compression), or - for standard input."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", help="Load on ssh://[user@]host[:port] instead."
+    ),
 ) -> None:
     """Verify an archive, then load it into the local engine or a remote one."""
     g = globals_of(ctx)
@@ -22,5 +26,13 @@ def load_cmd(
     for image in result.images:
         names = ", ".join(str(t) for t in image.tags) or "untagged"
         g.reporter.step(f"loaded {image.config.digest.short} ({names}) on {result.destination}")
-    g.emit({"destination": result.destination, "bytes_sent": result.report.bytes_sent,
-            "images": [{"id": str(i.config.digest), "tags": [str(t) for t in i.tags]} for i in result.images]})
+    g.emit(
+        {
+            "destination": result.destination,
+            "bytes_sent": result.report.bytes_sent,
+            "images": [
+                {"id": str(i.config.digest), "tags": [str(t) for t in i.tags]}
+                for i in result.images
+            ],
+        }
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -17,8 +18,12 @@ _SUFFIXES = {Compression.GZIP: (".gz", ".tgz"), Compression.ZSTD: (".zst", ".zst
 def save_cmd(
     ctx: typer.Context,
     images: list[str] = typer.Argument(..., help="Images to save (name:tag or ID)."),
-    output: str = typer.Option(..., "--output", "-o", help="Archive file, or - for standard output."),
-    compress: str = typer.Option("none", "--compress", help="Whole-archive compression: none, gzip or zstd."),
+    output: str = typer.Option(
+        ..., "--output", "-o", help="Archive file, or - for standard output."
+    ),
+    compress: str = typer.Option(
+        "none", "--compress", help="Whole-archive compression: none, gzip or zstd."
+    ),
 ) -> None:
     """Save images into one archive that any Docker (20.10+), Podman or skopeo loads."""
     g = globals_of(ctx)
@@ -30,20 +35,34 @@ def save_cmd(
         raise UsageError(f"layerferry does not write {compress}; use gzip or zstd")
     if output == "-":
         if sys.stdout.isatty():
-            raise UsageError("refusing to write an archive to a terminal; redirect it or use -o FILE")
-        result = save(images, sys.stdout.buffer, compression=kind, settings=g.settings, reporter=g.reporter)
+            raise UsageError(
+                "refusing to write an archive to a terminal; redirect it or use -o FILE"
+            )
+        result = save(
+            images, sys.stdout.buffer, compression=kind, settings=g.settings, reporter=g.reporter
+        )
     else:
         path = Path(output)
         _warn_suffix(path, kind, g.reporter.warn)
         result = save(images, path, compression=kind, settings=g.settings, reporter=g.reporter)
     if output != "-":
-        g.emit({"output": result.output, "bytes": result.bytes_written,
-                "images": [{"id": str(i.config.digest), "tags": [str(t) for t in i.tags]} for i in result.images]})
+        g.emit(
+            {
+                "output": result.output,
+                "bytes": result.bytes_written,
+                "images": [
+                    {"id": str(i.config.digest), "tags": [str(t) for t in i.tags]}
+                    for i in result.images
+                ],
+            }
+        )
 
 
-def _warn_suffix(path: Path, kind: Compression, warn: typer.models.Any) -> None:
+def _warn_suffix(path: Path, kind: Compression, warn: Callable[[str], None]) -> None:
     name = path.name
     for other, suffixes in _SUFFIXES.items():
         if name.endswith(suffixes) and other is not kind:
-            warn(f"{path} ends in {name[name.rfind('.'):]} but the archive is {kind.value}; "
-                 f"pass --compress {other.value} if you meant it")
+            warn(
+                f"{path} ends in {name[name.rfind('.') :]} but the archive is {kind.value}; "
+                f"pass --compress {other.value} if you meant it"
+            )

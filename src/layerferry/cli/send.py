@@ -3,6 +3,7 @@ from __future__ import annotations
 import typer
 
 from ..errors import UsageError
+from ..units import human_bytes
 from ..workflows.transfer import send
 from ._app import app, globals_of
 
@@ -20,6 +21,14 @@ def send_cmd(
         raise UsageError("usage: layerferry send IMAGE… ssh://[user@]host[:port]…")
     result = send(images, hosts, settings=g.settings, reporter=g.reporter)
     for host, report in result.reports.items():
-        g.reporter.step(f"{host}: done, {report.layers_sent} layer(s), {report.bytes_sent / 1e6:.1f} MB on the wire")
-    g.emit({"hosts": {h: {"layers_sent": r.layers_sent, "bytes_sent": r.bytes_sent}
-                      for h, r in result.reports.items()}})
+        g.reporter.step(
+            f"{host}: done, {report.layers_sent} layer(s), {human_bytes(report.bytes_sent)} on the wire"
+        )
+    g.emit(
+        {
+            "hosts": {
+                h: {"layers_sent": r.layers_sent, "bytes_sent": r.bytes_sent}
+                for h, r in result.reports.items()
+            }
+        }
+    )

@@ -15,12 +15,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import zstandard
 
 from ..errors import IntegrityError
 from ..oci.digest import Digest
+from ..tario.stream import Readable
 from ..tario.verify import VerifyingReader
 
 CHUNK = 1024 * 1024
@@ -37,7 +38,7 @@ class LayerEntry:
 
 
 class _HashingWriter:
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
         self.hash = hashlib.sha256()
         self.count = 0
@@ -81,7 +82,7 @@ class BlobCache:
             return None
         return entry
 
-    def put_layer(self, stream: BinaryIO, *, expected: Digest | None = None) -> LayerEntry:
+    def put_layer(self, stream: Readable, *, expected: Digest | None = None) -> LayerEntry:
         """Compress *stream* (an uncompressed layer tar) into the cache; returns its entry."""
         fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
         tmp = Path(tmp_name)
@@ -125,7 +126,7 @@ class BlobCache:
         """The cached zstd frame(s), verified against the recorded digest while read."""
         with entry.path.open("rb") as fh:
             reader = VerifyingReader(
-                fh,  # type: ignore[arg-type]
+                fh,
                 expected=entry.zst_digest,
                 size=entry.zst_size,
                 what=f"cached layer {entry.diff_id.short}",
@@ -140,7 +141,7 @@ class BlobCache:
             dctx = zstandard.ZstdDecompressor()
             with dctx.stream_reader(fh, read_across_frames=True) as plain:
                 reader = VerifyingReader(
-                    plain,  # type: ignore[arg-type]
+                    plain,
                     expected=entry.diff_id,
                     size=entry.size,
                     what=f"cached layer {entry.diff_id.short}",

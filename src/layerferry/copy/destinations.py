@@ -35,7 +35,9 @@ class Destination(Protocol):
 
     def has_image(self, image: ArchiveImage) -> bool: ...
 
-    def receive(self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]) -> None: ...
+    def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None: ...
 
     def tag(self, image: ArchiveImage) -> None: ...
 
@@ -81,7 +83,9 @@ class DaemonDestination(_EngineBacked):
         self.where = engine.where
         self._cache = cache
 
-    def receive(self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]) -> None:
+    def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
         chunks = _metered(iter_archive(images, PlainEncoder(self._cache), include=include), meter)
         self.engine.load(chunks)
 
@@ -121,7 +125,9 @@ class SshDaemonDestination(_EngineBacked):
             return encoder_for(Compression.GZIP, self._cache), "gzip -dc"
         return PlainEncoder(self._cache), "cat"
 
-    def receive(self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]) -> None:
+    def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
         encoder, decode = self._wire()
         chunks = _metered(iter_archive(images, encoder, include=include), meter)
         result = self.host.session.pipe_in(["sh", "-c", _LOAD_SCRIPT % {"decode": decode}], chunks)
@@ -154,7 +160,9 @@ class ArchiveFileDestination:
     def confirm(self, images: Sequence[ArchiveImage]) -> None:
         pass
 
-    def receive(self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]) -> None:
+    def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
         chunks = iter_archive(images, encoder_for(self._compression, self._cache), include=include)
         write_atomically(self.path, _metered(chunks, meter))
 
@@ -167,8 +175,13 @@ class StreamDestination(ArchiveFileDestination):
         self.where = "standard output"
         self._stream = stream
 
-    def receive(self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]) -> None:
-        for chunk in _metered(iter_archive(images, encoder_for(self._compression, self._cache), include=include), meter):
+    def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
+        for chunk in _metered(
+            iter_archive(images, encoder_for(self._compression, self._cache), include=include),
+            meter,
+        ):
             self._stream.write(chunk)
         self._stream.flush()
 
@@ -190,7 +203,9 @@ def write_atomically(path: Path, chunks: Iterator[bytes]) -> None:
         os.replace(tmp_name, path)
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        raise LayerferryError(f"{path}: write failed ({exc.strerror}); nothing was written") from exc
+        raise LayerferryError(
+            f"{path}: write failed ({exc.strerror}); nothing was written"
+        ) from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

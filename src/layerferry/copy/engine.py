@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..archive.writer import ArchiveImage
 from ..reporting import NullReporter, Reporter
+from ..units import human_bytes
 from .destinations import Destination
 from .plan import Plan, plan_copy
 
@@ -38,18 +39,17 @@ def copy_images(
         total_layers = len({layer.diff_id for i in plan.to_load for layer in i.layers})
         reporter.step(
             f"{destination.where}: sending {len(plan.layers)} of {total_layers} layers "
-            f"({_mb(plan.bytes_compressed)} compressed); the rest is already there"
+            f"({human_bytes(plan.bytes_compressed)} compressed); the rest is already there"
             if thin and len(plan.layers) < total_layers
-            else f"{destination.where}: sending {len(plan.layers)} layers ({_mb(plan.bytes_compressed)} compressed)"
+            else f"{destination.where}: sending {len(plan.layers)} layers "
+            f"({human_bytes(plan.bytes_compressed)} compressed)"
         )
         destination.receive(plan.to_load, plan.include, sent)
     for image_plan in plan.images:
         if image_plan.present:
-            reporter.step(f"{destination.where}: image {image_plan.image.config.digest.short} already there")
+            reporter.step(
+                f"{destination.where}: image {image_plan.image.config.digest.short} already there"
+            )
             destination.tag(image_plan.image)
     destination.confirm(images)
     return CopyReport(destination=destination.where, plan=plan, bytes_sent=sent[0])
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"

@@ -7,7 +7,6 @@ cache. An engine is asked for a ``save`` only when the cache lacks something.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
 
 from ..archive.ingest import ingest_docker_archive
 from ..archive.writer import ArchiveImage
@@ -16,7 +15,7 @@ from ..errors import IntegrityError, NotFoundError
 from ..oci.config import ImageConfig
 from ..reference import ImageName
 from ..tario.compression import open_decompressed
-from ..tario.stream import IterStream
+from ..tario.stream import IterStream, Readable
 from .blobcache import BlobCache
 
 
@@ -33,7 +32,9 @@ class DaemonSource:
         if cached is not None:
             return cached
         stream = IterStream(self.engine.save(record.id))
-        images = ingest_docker_archive(stream, self.cache, what=f"{self.engine.where}: save of {ref}")
+        images = ingest_docker_archive(
+            stream, self.cache, what=f"{self.engine.where}: save of {ref}"
+        )
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
@@ -64,7 +65,7 @@ class ArchiveSource:
     def __init__(self, cache: BlobCache) -> None:
         self.cache = cache
 
-    def read_stream(self, stream: BinaryIO, what: str) -> list[ArchiveImage]:
+    def read_stream(self, stream: Readable, what: str) -> list[ArchiveImage]:
         plain, _ = open_decompressed(stream, what)
         return ingest_docker_archive(plain, self.cache, what=what)
 
@@ -76,4 +77,4 @@ class ArchiveSource:
         except OSError as exc:
             raise NotFoundError(f"{path}: cannot open ({exc.strerror})") from exc
         with fh:
-            return self.read_stream(fh, str(path))  # type: ignore[arg-type]
+            return self.read_stream(fh, str(path))

@@ -55,7 +55,9 @@ def _remote_socket(target: SshTarget, docker_host: str) -> str:
 class RemoteHost:
     """Use as a context manager: ``with RemoteHost.connect(target) as host: host.engine…``."""
 
-    def __init__(self, session: SshSession, probe: HostProbe, engine: Engine, info: EngineInfo) -> None:
+    def __init__(
+        self, session: SshSession, probe: HostProbe, engine: Engine, info: EngineInfo
+    ) -> None:
         self.session = session
         self.probe = probe
         self.engine = engine

@@ -46,7 +46,9 @@ class CommandResult:
 
 def classify_ssh_failure(target: SshTarget, stderr: str) -> RemoteError:
     """Turn ssh's own complaint (exit 255) into the matching error, keeping its last line."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith("@")]
+    lines = [
+        ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith("@")
+    ]
     detail = lines[-1] if lines else "ssh failed"
     if any(marker in stderr for marker in _HOSTKEY_MARKERS):
         return HostKeyError(
@@ -91,7 +93,13 @@ class SshSession:
 
     def open(self) -> SshSession:
         args = self._base_args() + [
-            "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N", "--", self.target.destination,
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            "ControlPersist=no",
+            "-N",
+            "--",
+            self.target.destination,
         ]
         self._master = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -99,7 +107,11 @@ class SshSession:
         deadline = time.monotonic() + CONNECT_TIMEOUT + 5
         while time.monotonic() < deadline:
             if self._master.poll() is not None:
-                stderr = self._master.stderr.read().decode(errors="replace") if self._master.stderr else ""
+                stderr = (
+                    self._master.stderr.read().decode(errors="replace")
+                    if self._master.stderr
+                    else ""
+                )
                 self._master = None
                 self._cleanup_dir()
                 raise classify_ssh_failure(self.target, stderr)
@@ -152,7 +164,9 @@ class SshSession:
         remote = " ".join(shlex.quote(word) for word in argv)
         return self._base_args() + ["-o", "ControlMaster=no", "--", self.target.destination, remote]
 
-    def run(self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 300) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 300
+    ) -> CommandResult:
         proc = subprocess.run(self.command_args(argv), capture_output=True, timeout=timeout)
         result = CommandResult(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == 255:
@@ -178,9 +192,10 @@ class SshSession:
         )
         assert proc.stdin and proc.stdout and proc.stderr
         out: dict[str, bytes] = {}
+        stdout, stderr = proc.stdout, proc.stderr
         readers = [
-            threading.Thread(target=lambda: out.__setitem__("stdout", proc.stdout.read()), daemon=True),  # type: ignore[union-attr]
-            threading.Thread(target=lambda: out.__setitem__("stderr", proc.stderr.read()), daemon=True),  # type: ignore[union-attr]
+            threading.Thread(target=lambda: out.__setitem__("stdout", stdout.read()), daemon=True),
+            threading.Thread(target=lambda: out.__setitem__("stderr", stderr.read()), daemon=True),
         ]
         for reader in readers:
             reader.start()

@@ -13,6 +13,7 @@ from typing import BinaryIO, cast
 import zstandard
 
 from ..errors import IntegrityError
+from .stream import Readable
 
 CHUNK = 1024 * 1024
 
@@ -64,7 +65,7 @@ class _EarlyEndGuard(io.RawIOBase):
         return n
 
 
-def open_decompressed(raw: BinaryIO, what: str = "input") -> tuple[BinaryIO, Compression]:
+def open_decompressed(raw: Readable, what: str = "input") -> tuple[BinaryIO, Compression]:
     """Wrap *raw* so reads return decompressed bytes; reads *raw* once, front to back (pipes work)."""
     peekable = io.BufferedReader(cast(io.RawIOBase, _RawAdapter(raw)), CHUNK)
     kind = detect(peekable.peek(8)[:8])
@@ -76,7 +77,7 @@ def open_decompressed(raw: BinaryIO, what: str = "input") -> tuple[BinaryIO, Com
     elif kind is Compression.ZSTD:
         inner = cast(BinaryIO, ZstdFramesReader(peekable))
     elif kind is Compression.XZ:
-        inner = cast(BinaryIO, lzma.LZMAFile(peekable))
+        inner = cast(BinaryIO, lzma.LZMAFile(peekable))  # noqa: SIM115 (closed with the stream)
     else:
         inner = cast(BinaryIO, bz2.BZ2File(peekable))
     guarded = io.BufferedReader(_EarlyEndGuard(inner, kind, what), CHUNK)
@@ -89,7 +90,7 @@ class ZstdFramesReader(io.RawIOBase):
     (``zstandard``'s own stream reader ends silently on truncated input.)
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: Readable) -> None:
         self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
         self._obj = self._dctx.decompressobj()
@@ -128,7 +129,7 @@ class ZstdFramesReader(io.RawIOBase):
 class _RawAdapter(io.RawIOBase):
     """Lets any object with ``read`` sit under a BufferedReader (for ``peek``)."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: Readable) -> None:
         self._inner = inner
 
     def readable(self) -> bool:

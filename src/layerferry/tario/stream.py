@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+
+class Readable(Protocol):
+    """Anything with ``read(n)`` returning bytes: a file, a pipe, a decompressor, an HTTP body."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class IterStream:
@@ -39,5 +46,3 @@ class IterStream:
             available += len(chunk)
         self._buffer, self._pos = b"", 0
         return b"".join(parts)
-
-

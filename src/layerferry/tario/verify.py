@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import BinaryIO
 
 from ..errors import IntegrityError
 from ..oci.digest import Digest
+from .stream import Readable
 
 
 class VerifyingReader:
@@ -17,7 +17,7 @@ class VerifyingReader:
 
     def __init__(
         self,
-        inner: BinaryIO,
+        inner: Readable,
         *,
         expected: Digest | None = None,
         size: int | None = None,
@@ -37,9 +37,7 @@ class VerifyingReader:
             self._hash.update(data)
             self.count += len(data)
             if self._size is not None and self.count > self._size:
-                raise IntegrityError(
-                    f"{self._what}: more than the declared {self._size} bytes"
-                )
+                raise IntegrityError(f"{self._what}: more than the declared {self._size} bytes")
         elif n != 0:
             self.check()
         return data

@@ -12,7 +12,19 @@ from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 
 # What the engine's commit accepts as --change (Docker's own list).
-_COMMIT_INSTRUCTIONS = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL", "HEALTHCHECK"}
+_COMMIT_INSTRUCTIONS = {
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+}
 _EXEC_FORM = {"CMD", "ENTRYPOINT"}
 
 
@@ -100,7 +112,13 @@ def commit(
     engine = connect_local(settings.docker_host)
     try:
         return commit_with(
-            engine, container, name, changes=checked, message=message, author=author, reporter=reporter
+            engine,
+            container,
+            name,
+            changes=checked,
+            message=message,
+            author=author,
+            reporter=reporter,
         )
     finally:
         engine.close()

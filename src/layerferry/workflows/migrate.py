@@ -8,10 +8,12 @@ container is never stopped or changed (``commit`` pauses it for the moment of th
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..copy.destinations import SshDaemonDestination
@@ -24,6 +26,7 @@ from ..remote.host import RemoteHost
 from ..remote.target import SshTarget
 from ..reporting import NullReporter, Reporter
 from ..settings import Settings
+from ..units import human_bytes
 from .commit import commit_with
 from .spec import ContainerSpec
 
@@ -47,7 +50,9 @@ def _image_name_for(container: str) -> ImageName:
     return ImageName(f"layerferry/{repository}", f"migrate-{stamp}")
 
 
-def _check_target(remote: RemoteHost, spec: ContainerSpec, name: str, replace: bool) -> dict[str, object] | None:
+def _check_target(
+    remote: RemoteHost, spec: ContainerSpec, name: str, replace: bool
+) -> dict[str, object] | None:
     """Everything that would make the target refuse, found before anything changes there."""
     existing = remote.engine.find_container(name)
     if existing is not None and not replace:
@@ -56,12 +61,12 @@ def _check_target(remote: RemoteHost, spec: ContainerSpec, name: str, replace: b
             hint="pass --replace to replace it, or --name to pick another name",
         )
     mode = spec.network_mode
-    if mode not in _BUILTIN_NETWORKS and not mode.startswith("container:"):
-        if mode not in remote.engine.network_names():
-            raise NotFoundError(
-                f"{remote.target}: network {mode!r} does not exist",
-                hint=f"create it there first (docker network create {mode})",
-            )
+    custom = mode not in _BUILTIN_NETWORKS and not mode.startswith("container:")
+    if custom and mode not in remote.engine.network_names():
+        raise NotFoundError(
+            f"{remote.target}: network {mode!r} does not exist",
+            hint=f"create it there first (docker network create {mode})",
+        )
     return existing
 
 
@@ -95,7 +100,8 @@ def _recreate(
     temporary = f"{name}-lf-{secrets.token_hex(4)}"
     new_id = engine.create_container(spec.create_body(image), temporary)
     old_id = str(existing["Id"]) if existing else None
-    old_was_running = bool((existing or {}).get("State", {}).get("Running")) if existing else False  # type: ignore[union-attr]
+    old_state = existing.get("State") if existing else None
+    old_was_running = isinstance(old_state, dict) and bool(old_state.get("Running"))
     parked = f"{name}-replaced-{secrets.token_hex(4)}"
     try:
         if old_id:
@@ -115,18 +121,18 @@ def _recreate(
     return new_id
 
 
-def _undo(engine: Engine, new_id: str, old_id: str | None, name: str, old_was_running: bool) -> None:
+def _undo(
+    engine: Engine, new_id: str, old_id: str | None, name: str, old_was_running: bool
+) -> None:
     """Put the target back as it was; failures here must not hide the original error."""
-    steps = [lambda: engine.remove_container(new_id, force=True)]
+    steps: list[Callable[[], None]] = [lambda: engine.remove_container(new_id, force=True)]
     if old_id:
         steps.append(lambda: engine.rename(old_id, name))
         if old_was_running:
             steps.append(lambda: engine.start(old_id))
     for step in steps:
-        try:
+        with contextlib.suppress(LayerferryError):
             step()
-        except LayerferryError:
-            pass
 
 
 def migrate(
@@ -153,16 +159,31 @@ def migrate(
             raise NotFoundError(f"{local.where}: no container named {container!r}") from exc
         new_name = new_name or spec.name
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
-            reporter.step(f"connected to {target} (Docker {remote.info.version}, {remote.info.name})")
+            reporter.step(
+                f"connected to {target} (Docker {remote.info.version}, {remote.info.name})"
+            )
             existing = _check_target(remote, spec, new_name, replace)
             for volume in spec.named_volumes:
-                reporter.warn(f"volume {volume!r}: its data is not part of a commit and stays behind")
+                reporter.warn(
+                    f"volume {volume!r}: its data is not part of a commit and stays behind"
+                )
             image_name = _image_name_for(spec.name)
-            commit_with(local, container, image_name, changes=[], message=f"layerferry migrate {container}",
-                        author=None, reporter=reporter)
+            commit_with(
+                local,
+                container,
+                image_name,
+                changes=[],
+                message=f"layerferry migrate {container}",
+                author=None,
+                reporter=reporter,
+            )
             image = DaemonSource(local, settings.blob_cache()).image(str(image_name))
-            transfer = copy_images([image], SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter)
-            reporter.step(f"{target}: image {image_name} is there, verified ({transfer.bytes_sent / 1e6:.1f} MB sent)")
+            transfer = copy_images(
+                [image], SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
+            )
+            reporter.step(
+                f"{target}: image {image_name} is there, verified ({human_bytes(transfer.bytes_sent)} sent)"
+            )
             new_id = _recreate(remote, spec, str(image_name), new_name, existing, start, reporter)
             ports = ", ".join(spec.published_ports) or "no published ports"
             reporter.step(
@@ -178,5 +199,3 @@ def migrate(
         started=start,
         transfer=transfer,
     )
-
-

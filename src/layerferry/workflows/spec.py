@@ -11,10 +11,30 @@ from dataclasses import dataclass
 from typing import Any
 
 _CONFIG_KEYS = (
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
-    "ArgsEscaped", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress",
-    "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
 )
 _HOST_CONFIG_DROP = ("ContainerIDFile", "Links")
 
@@ -67,7 +87,9 @@ class ContainerSpec:
     @property
     def published_ports(self) -> list[str]:
         out = []
-        for container_port, bindings in sorted((self.host_config.get("PortBindings") or {}).items()):
+        for container_port, bindings in sorted(
+            (self.host_config.get("PortBindings") or {}).items()
+        ):
             for binding in bindings or []:
                 host_ip = binding.get("HostIp") or ""
                 host_port = binding.get("HostPort") or ""

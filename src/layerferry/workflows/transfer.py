@@ -24,6 +24,7 @@ from ..remote.target import SshTarget
 from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 from ..tario.compression import Compression
+from ..units import human_bytes
 from ._common import merge_by_config
 
 
@@ -47,7 +48,9 @@ class SendResult:
     failed: dict[str, str]
 
 
-def _images_from_engine(refs: Sequence[str], settings: Settings, reporter: Reporter) -> list[ArchiveImage]:
+def _images_from_engine(
+    refs: Sequence[str], settings: Settings, reporter: Reporter
+) -> list[ArchiveImage]:
     if not refs:
         raise UsageError("name at least one image")
     engine = connect_local(settings.docker_host)
@@ -83,7 +86,9 @@ def save(
     else:
         destination = StreamDestination(output, compression, cache)
     report = copy_images(found, destination, reporter=reporter, thin=False)
-    reporter.step(f"wrote {len(found)} image(s) to {destination.where} ({report.bytes_sent / 1e6:.1f} MB)")
+    reporter.step(
+        f"wrote {len(found)} image(s) to {destination.where} ({human_bytes(report.bytes_sent)})"
+    )
     return SaveResult(output=destination.where, images=found, bytes_written=report.bytes_sent)
 
 
@@ -98,18 +103,26 @@ def load(
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
     reader = ArchiveSource(settings.blob_cache())
-    images = reader.read_path(source) if isinstance(source, Path) else reader.read_stream(source, "standard input")
+    images = (
+        reader.read_path(source)
+        if isinstance(source, Path)
+        else reader.read_stream(source, "standard input")
+    )
     reporter.step(f"archive verified: {len(images)} image(s), every layer matches its digest")
     if host is None:
         engine = connect_local(settings.docker_host)
         try:
-            report = copy_images(images, DaemonDestination(engine, settings.blob_cache()), reporter=reporter)
+            report = copy_images(
+                images, DaemonDestination(engine, settings.blob_cache()), reporter=reporter
+            )
         finally:
             engine.close()
     else:
         target = host if isinstance(host, SshTarget) else SshTarget.parse(host)
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
-            report = copy_images(images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter)
+            report = copy_images(
+                images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
+            )
     return LoadResult(destination=report.destination, images=images, report=report)
 
 
@@ -120,7 +133,9 @@ def send_images(
     reporter: Reporter,
 ) -> CopyReport:
     with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
-        return copy_images(images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter)
+        return copy_images(
+            images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
+        )
 
 
 def send(

@@ -1,0 +1,38 @@
+# The two commands a newcomer needs (as root, on Debian/Ubuntu):
+#   make demo   a full container migration between two sandbox hosts on this machine
+#   make test   every test, unit and integration (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: deps venv test unit integration lint demo sandbox-clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(PY) -m ruff check src tests sandbox scripts
+	$(PY) -m mypy
+
+test: deps venv lint
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: deps venv
+	$(PY) -m pytest tests/integration
+
+demo: deps venv
+	@$(PY) scripts/demo.py
+
+sandbox-clean:
+	@$(PYTHON) sandbox/sandbox.py clean

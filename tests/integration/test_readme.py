@@ -1,0 +1,37 @@
+"""The README's tutorial block runs as written (against the session's sandbox, as host a)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import World
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _tested_block() -> str:
+    text = README.read_text()
+    match = re.search(r"<!-- readme-test -->\n```sh\n(.*?)```", text, re.S)
+    assert match, "README.md lost its tested block"
+    return match.group(1)
+
+
+def test_readme_tutorial_runs(world: World) -> None:
+    env = world.env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _tested_block()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "price fixed by hand"
+    # The second send finds the image on b and moves nothing.
+    assert re.search(r"ssh://lf-b: image [0-9a-f]{12} already there", out.stderr), out.stderr
+    assert "ssh://lf-b: done, 0 layer(s), 0 B on the wire" in out.stderr
