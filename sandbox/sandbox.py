@@ -262,6 +262,32 @@ class Sandbox:
         argv = ["ssh", "-F", self.ssh_config, self.host(host).alias, "--", *command]
         return _run_captured(argv, check, input, text, timeout)
 
+    def shape(self, host: str, mbit: float | None) -> None:
+        """Limit the link of *host* to *mbit* Mbit/s both ways (None: unlimited).
+
+        Egress of the bridge port shapes what the host receives; egress of its eth0 what it sends.
+        (This kernel has tbf but no netem, so there is no added delay.)
+        """
+        h = self.host(host)
+        for netns, dev in ((self.bridge_netns, f"h-{h.name}"), (h.netns, "eth0")):
+            subprocess.run(
+                ["tc", "-n", netns, "qdisc", "del", "dev", dev, "root"], capture_output=True
+            )
+            if mbit is not None:
+                burst = max(32_000, int(mbit * 1_000_000 / 8 / 100))
+                _tc(
+                    netns,
+                    dev,
+                    "root",
+                    "tbf",
+                    "rate",
+                    f"{mbit}mbit",
+                    "burst",
+                    str(burst),
+                    "latency",
+                    "50ms",
+                )
+
     def docker_env(self, host: str) -> dict[str, str]:
         """Environment variables that point a docker client at ``host``'s daemon."""
         return {"DOCKER_HOST": self.host(host).docker_host}
@@ -486,7 +512,7 @@ def _dockerd_argv(h: Host) -> list[str]:
 
 
 def _sshd_config(sb: Sandbox, h: Host) -> str:
-    """Key-only root login on the host's IP; SetEnv points remote docker at this host."""
+    """Key-only root login on the host's IP; SetEnv points remote docker and caches at this host."""
     return "\n".join(
         [
             f"ListenAddress {h.ip}:22",
@@ -508,7 +534,8 @@ def _sshd_config(sb: Sandbox, h: Host) -> str:
             "MaxStartups 100:30:200",
             "MaxSessions 100",
             "Subsystem sftp internal-sftp",
-            f"SetEnv DOCKER_HOST={h.docker_host}",
+            # Every host shares this machine's filesystem: give each its own cache (staging) dir.
+            f"SetEnv DOCKER_HOST={h.docker_host} XDG_CACHE_HOME={Path(h.dir) / 'cache'}",
             "",
         ]
     )
@@ -587,6 +614,12 @@ def _start_daemons(specs: list[tuple[list[str], str]]) -> list[int]:
         )
         pids.append(int(out.stdout.strip()))
     return pids
+
+
+def _tc(netns: str, dev: str, *args: str) -> None:
+    subprocess.run(
+        ["tc", "-n", netns, "qdisc", "add", "dev", dev, *args], check=True, capture_output=True
+    )
 
 
 def _keygen(path: Path, comment: str) -> str:
@@ -1058,8 +1091,10 @@ def _remove_cgroups(sid: str) -> None:
 def _cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     sb = Sandbox.up(args.dir, hosts=args.hosts, timeout=args.timeout)
-    print(sb.env_path)
+    # stdout is meant for eval: the exports that make this shell host "a".
+    print(f"export DOCKER_HOST={sb.hosts[0].docker_host}")
     print(f"export LAYERFERRY_SSH_CONFIG={sb.ssh_config}")
+    print(f"# sandbox described in {sb.env_path}", file=sys.stderr)
     print(
         f"# {len(sb.hosts)} hosts up in {time.monotonic() - t0:.1f}s: "
         + ", ".join(f"{h.alias}={h.ip}" for h in sb.hosts),

@@ -76,9 +76,18 @@ class ConflictError(LayerferryError):
 class PartialFailure(LayerferryError):
     exit_code = 8
 
-    def __init__(self, message: str, *, failed: dict[str, str], hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: dict[str, str],
+        result: object = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed
+        #: What did complete (for ``send``: a ``SendResult``).
+        self.result = result
 
 
 EXIT_INTERRUPTED = 130

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .oci.digest import Digest
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
@@ -58,6 +59,22 @@ class ImageName:
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.tag}"
+
+
+_ID_RE = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
+
+
+def check_image_ref(ref: str) -> str:
+    """An image as the user names it for an engine: ``name[:tag]``, ``name@digest`` or an ID."""
+    if _ID_RE.match(ref):
+        return ref
+    name, at, digest = ref.partition("@")
+    if at:
+        Digest.parse(digest)
+        ImageName.parse(name)
+        return ref
+    ImageName.parse(ref)
+    return ref
 
 
 def _looks_like_domain(part: str) -> bool:

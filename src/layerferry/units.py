@@ -1,6 +1,10 @@
 """Human-readable sizes for messages."""
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def human_bytes(n: int) -> str:
     value = float(n)
     for unit in ("B", "kB", "MB", "GB"):

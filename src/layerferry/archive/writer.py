@@ -78,13 +78,20 @@ def _docker_manifest(images: Sequence[ArchiveImage]) -> bytes:
     )
 
 
-def iter_archive(
-    images: Sequence[ArchiveImage],
-    encoder: Encoder,
-    *,
-    include: set[Digest] | None = None,
-) -> Iterator[bytes]:
-    """Yield the encoded archive. Layers whose diff ID is not in *include* are left out (thin)."""
+def layers_to_write(
+    images: Sequence[ArchiveImage], include: set[Digest] | None
+) -> list[LayerEntry]:
+    """The layers an archive carries: each once, in first-use order, only those in *include*."""
+    chosen: dict[Digest, LayerEntry] = {}
+    for image in images:
+        for entry in image.layers:
+            if include is None or entry.diff_id in include:
+                chosen.setdefault(entry.diff_id, entry)
+    return list(chosen.values())
+
+
+def iter_metadata(images: Sequence[ArchiveImage], encoder: Encoder) -> Iterator[bytes]:
+    """Every member but the layers: layout marker, both indexes, configs and manifests."""
     yield from encoder.raw(_file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"})))
     yield from encoder.raw(_file("index.json", _index(images).to_bytes()))
     yield from encoder.raw(_file("manifest.json", _docker_manifest(images)))
@@ -99,13 +106,37 @@ def iter_archive(
             if digest not in written:
                 written.add(digest)
                 yield from encoder.raw(_file(_blob_name(digest), data))
-    for image in images:
-        for entry in image.layers:
-            if entry.diff_id in written or (include is not None and entry.diff_id not in include):
-                continue
-            written.add(entry.diff_id)
-            yield from encoder.raw(member_header(_blob_name(entry.diff_id), entry.size))
-            yield from encoder.layer(entry)
-            yield from encoder.raw(padding(entry.size))
+
+
+def iter_layer_member(entry: LayerEntry, encoder: Encoder) -> Iterator[bytes]:
+    """One layer as a tar member (header, content, padding): the same bytes in every archive."""
+    yield from encoder.raw(member_header(_blob_name(entry.diff_id), entry.size))
+    yield from encoder.layer(entry)
+    yield from encoder.raw(padding(entry.size))
+
+
+def iter_archive(
+    images: Sequence[ArchiveImage],
+    encoder: Encoder,
+    *,
+    include: set[Digest] | None = None,
+) -> Iterator[bytes]:
+    """Yield the encoded archive. Layers whose diff ID is not in *include* are left out (thin).
+
+    Metadata comes first, so a one-pass reader can plan before the layers arrive.
+    """
+    yield from iter_metadata(images, encoder)
+    for entry in layers_to_write(images, include):
+        yield from iter_layer_member(entry, encoder)
+    yield from encoder.raw(END_OF_ARCHIVE)
+    yield from encoder.finish()
+
+
+def iter_tail(images: Sequence[ArchiveImage], encoder: Encoder) -> Iterator[bytes]:
+    """The metadata and end of an archive whose layer members were sent ahead (staged on a host).
+
+    Engines unpack the whole archive before reading it, so member order does not matter to them.
+    """
+    yield from iter_metadata(images, encoder)
     yield from encoder.raw(END_OF_ARCHIVE)
     yield from encoder.finish()

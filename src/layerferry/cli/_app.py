@@ -12,6 +12,7 @@ from typing import Any
 import click
 import typer
 
+from .. import __version__
 from ..errors import EXIT_INTERRUPTED, LayerferryError
 from ..settings import Settings
 from ._render import ConsoleReporter
@@ -27,18 +28,38 @@ app = typer.Typer(
 
 @dataclass
 class Globals:
-    debug: bool
-    json: bool
-    quiet: bool
-    settings: Settings
-    reporter: ConsoleReporter
+    """What the global options decided; filled by the callback, read by verbs and by :func:`run`."""
+
+    debug: bool = False
+    json: bool = False
+    quiet: bool = False
+    configured: Settings | None = None
+    console: ConsoleReporter | None = None
+    emitted: bool = False
+
+    @property
+    def settings(self) -> Settings:
+        assert self.configured is not None, "the global callback has not run"
+        return self.configured
+
+    @property
+    def reporter(self) -> ConsoleReporter:
+        assert self.console is not None, "the global callback has not run"
+        return self.console
 
     def emit(self, summary: dict[str, Any]) -> None:
         if self.json:
+            self.emitted = True
             sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
-_DEBUG = {"on": False}
+_GLOBAL_FLAGS = {"--debug", "--json", "--quiet", "-q", "--ssh-config", "--cache-dir", "--version"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"layerferry {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -51,50 +72,75 @@ def _globals(
         None,
         "--ssh-config",
         envvar="LAYERFERRY_SSH_CONFIG",
+        show_default=False,
         help="An ssh_config file to use instead of ~/.ssh/config.",
     ),
     cache_dir: Path | None = typer.Option(
         None,
         "--cache-dir",
         envvar="LAYERFERRY_CACHE_DIR",
+        show_default=False,
         help="Where compressed layers are cached.",
     ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
-    _DEBUG["on"] = debug
-    ctx.obj = Globals(
-        debug=debug,
-        json=json_out,
-        quiet=quiet,
-        settings=Settings.from_env(ssh_config=ssh_config, cache_dir=cache_dir),
-        reporter=ConsoleReporter(quiet=quiet),
-    )
+    """Global options go before the verb: layerferry --json send …"""
+    state = ctx.find_object(Globals)
+    if state is None:
+        state = Globals()
+        ctx.obj = state
+    state.debug, state.json, state.quiet = debug, json_out, quiet
+    state.configured = Settings.from_env(ssh_config=ssh_config, cache_dir=cache_dir)
+    state.console = ConsoleReporter(quiet=quiet)
 
 
-def run(application: typer.Typer) -> int:
-    """Run the CLI; a :class:`LayerferryError` is one line on stderr and its exit code."""
+def run(application: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run the CLI; a :class:`LayerferryError` is one line on stderr and its exit code.
+
+    With ``--json`` a failure is also a JSON object on stdout (unless a summary was printed).
+    """
+    state = Globals()
     command = typer.main.get_command(application)
     try:
-        command.main(standalone_mode=False, prog_name="layerferry")
+        command.main(args=argv, standalone_mode=False, prog_name="layerferry", obj=state)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.exceptions.NoSuchOption as exc:
+        exc.show()
+        if exc.option_name in _GLOBAL_FLAGS:
+            sys.stderr.write(
+                f"  hint: global options go before the verb: layerferry {exc.option_name} VERB …\n"
+            )
+        return 2
     except click.ClickException as exc:
         exc.show()
         return 2
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         sys.stderr.write("layerferry: interrupted\n")
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        sys.stderr.write("layerferry: interrupted\n")
-        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`save -o - | head`): end quietly, as pipeline tools do.
+        _silence_stdout()
+        return 128 + 13
     except LayerferryError as exc:
-        if _DEBUG["on"]:
+        if state.debug:
             traceback.print_exc()
         sys.stderr.write(f"layerferry: error: {exc}\n")
         if exc.hint:
             sys.stderr.write(f"  hint: {exc.hint}\n")
+        if state.json and not state.emitted:
+            error = {
+                "message": str(exc),
+                "exit_code": exc.exit_code,
+                "kind": type(exc).__name__,
+                "hint": exc.hint,
+            }
+            sys.stdout.write(json.dumps({"error": error}, indent=2, sort_keys=True) + "\n")
         return exc.exit_code
     except Exception as exc:  # a bug: say so in one line unless --debug
-        if _DEBUG["on"]:
+        if state.debug:
             traceback.print_exc()
         else:
             sys.stderr.write(
@@ -102,6 +148,16 @@ def run(application: typer.Typer) -> int:
             )
         return 70
     return 0
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+import threading
+
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
 from ..reporting import Meter, NullReporter
 
 
 class _RichMeter:
-    def __init__(self, progress: Progress, label: str, total: int | None) -> None:
-        self._progress = progress
-        self._task = progress.add_task(label, total=total)
-        progress.start()
+    def __init__(self, owner: ConsoleReporter, task: TaskID) -> None:
+        self._owner = owner
+        self._task = task
 
     def advance(self, n: int) -> None:
-        self._progress.advance(self._task, n)
+        self._owner.progress.advance(self._task, n)
 
     def close(self) -> None:
-        self._progress.stop()
+        self._owner.release(self._task)
 
 
 class ConsoleReporter(NullReporter):
+    """One shared progress display (hosts of a fan-out each get a bar), lines above it."""
+
     def __init__(self, quiet: bool = False) -> None:
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
         self.warnings: list[str] = []
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._lock = threading.Lock()
+        self._active = 0
 
     def step(self, message: str) -> None:
         if not self.quiet:
@@ -38,12 +51,16 @@ class ConsoleReporter(NullReporter):
     def meter(self, label: str, total: int | None) -> Meter:
         if self.quiet or not self.console.is_terminal:
             return super().meter(label, total)
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        return _RichMeter(progress, label, total)
+        with self._lock:
+            if self._active == 0:
+                self.progress.start()
+            self._active += 1
+            task = self.progress.add_task(label, total=total)
+        return _RichMeter(self, task)
+
+    def release(self, task: TaskID) -> None:
+        with self._lock:
+            self.progress.remove_task(task)
+            self._active -= 1
+            if self._active == 0:
+                self.progress.stop()

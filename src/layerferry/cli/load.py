@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import UsageError
 from ..workflows.transfer import load
 from ._app import app, globals_of
 
@@ -13,19 +14,21 @@ from ._app import app, globals_of
 def load_cmd(
     ctx: typer.Context,
     archive: str = typer.Argument(
-        ..., help="Archive file (any compression), or - for standard input."
+        ..., show_default=False, help="Archive file (any compression), or - for standard input."
     ),
     host: str | None = typer.Option(
-        None, "--host", help="Load on ssh://[user@]host[:port] instead."
+        None, "--host", show_default=False, help="Load on ssh://[user@]host[:port] instead."
     ),
 ) -> None:
     """Verify an archive, then load it into the local engine or a remote one."""
     g = globals_of(ctx)
+    if archive == "-" and sys.stdin.isatty():
+        raise UsageError("refusing to read an archive from a terminal; pipe one in or name a file")
     source = sys.stdin.buffer if archive == "-" else Path(archive)
     result = load(source, host=host, settings=g.settings, reporter=g.reporter)
     for image in result.images:
         names = ", ".join(str(t) for t in image.tags) or "untagged"
-        g.reporter.step(f"loaded {image.config.digest.short} ({names}) on {result.destination}")
+        g.reporter.step(f"{result.destination} has image {image.config.digest.short} ({names})")
     g.emit(
         {
             "destination": result.destination,

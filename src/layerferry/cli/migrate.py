@@ -9,10 +9,16 @@ from ._app import app, globals_of
 @app.command("migrate")
 def migrate_cmd(
     ctx: typer.Context,
-    container: str = typer.Argument(..., help="The container on the local engine."),
-    host: str = typer.Argument(..., help="Target ssh://[user@]host[:port]."),
+    container: str = typer.Argument(
+        ..., show_default=False, help="The container on the local engine."
+    ),
+    host: str = typer.Argument(
+        ..., show_default=False, metavar="HOST", help="The target, as ssh://[user@]host[:port]."
+    ),
     start: bool = typer.Option(False, "--start", help="Start the container on the target."),
-    name: str | None = typer.Option(None, "--name", help="Name on the target (default: the same)."),
+    name: str | None = typer.Option(
+        None, "--name", show_default=False, help="Name on the target (default: the same)."
+    ),
     replace: bool = typer.Option(
         False, "--replace", help="Replace a container of that name on the target."
     ),

@@ -17,15 +17,23 @@ _SUFFIXES = {Compression.GZIP: (".gz", ".tgz"), Compression.ZSTD: (".zst", ".zst
 @app.command("save")
 def save_cmd(
     ctx: typer.Context,
-    images: list[str] = typer.Argument(..., help="Images to save (name:tag or ID)."),
+    images: list[str] = typer.Argument(
+        ..., show_default=False, help="Images to save (name:tag or ID)."
+    ),
     output: str = typer.Option(
-        ..., "--output", "-o", help="Archive file, or - for standard output."
+        ..., "--output", "-o", show_default=False, help="Archive file, or - for standard output."
     ),
     compress: str = typer.Option(
-        "none", "--compress", help="Whole-archive compression: none, gzip or zstd."
+        "none",
+        "--compress",
+        help="Whole-archive compression: none, gzip or zstd (zstd: layerferry load, or docker load of Docker 25+).",
     ),
 ) -> None:
-    """Save images into one archive that any Docker (20.10+), Podman or skopeo loads."""
+    """Save images into one archive that any Docker (20.10+), Podman or skopeo loads.
+
+    Uncompressed and gzip archives load everywhere, plain `docker load` of 20.10 included;
+    zstd archives load with `layerferry load` anywhere, and with plain `docker load` of Docker 25 and later.
+    """
     g = globals_of(ctx)
     try:
         kind = Compression(compress)

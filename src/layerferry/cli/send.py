@@ -1,34 +1,91 @@
 from __future__ import annotations
 
 import typer
+from rich.table import Table
 
-from ..errors import UsageError
+from ..errors import PartialFailure, UsageError
 from ..units import human_bytes
-from ..workflows.transfer import send
-from ._app import app, globals_of
+from ..workflows.transfer import DEFAULT_PARALLEL, SendResult, send
+from ._app import Globals, app, globals_of
 
 
 @app.command("send")
 def send_cmd(
     ctx: typer.Context,
-    args: list[str] = typer.Argument(..., help="IMAGE… then one or more ssh://[user@]host[:port]."),
+    args: list[str] = typer.Argument(
+        ...,
+        show_default=False,
+        metavar="IMAGE... HOST...",
+        help="Images, then one or more hosts as ssh://[user@]host[:port].",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show, per host, what would move; send nothing."
+    ),
+    parallel: int = typer.Option(
+        DEFAULT_PARALLEL, "--parallel", help="Hosts served at the same time."
+    ),
 ) -> None:
-    """Send images to other hosts, moving only the layers each one lacks."""
+    """Send images to other hosts, moving only the layers each one lacks.
+
+    Example: layerferry send app:hotfix ssh://root@web2 ssh://web3:2222
+    """
     g = globals_of(ctx)
     images = [a for a in args if not a.startswith("ssh://")]
     hosts = [a for a in args if a.startswith("ssh://")]
     if not images or not hosts:
         raise UsageError("usage: layerferry send IMAGE… ssh://[user@]host[:port]…")
-    result = send(images, hosts, settings=g.settings, reporter=g.reporter)
-    for host, report in result.reports.items():
-        g.reporter.step(
-            f"{host}: done, {report.layers_sent} layer(s), {human_bytes(report.bytes_sent)} on the wire"
+    try:
+        result = send(
+            images,
+            hosts,
+            dry_run=dry_run,
+            parallel=parallel,
+            settings=g.settings,
+            reporter=g.reporter,
         )
+    except PartialFailure as exc:
+        if isinstance(exc.result, SendResult):
+            _summary(g, exc.result, dry_run)
+        raise
+    _summary(g, result, dry_run)
+
+
+def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
+    if dry_run and not g.quiet:
+        for host, report in result.reports.items():
+            g.reporter.console.print(
+                f"[bold]{host}[/bold]: would send {report.layers_sent} layer(s), "
+                f"{human_bytes(report.plan.bytes_compressed)} compressed"
+            )
+            for layer in report.plan.layers:
+                g.reporter.console.print(f"   {layer.diff_id}  {human_bytes(layer.zst_size):>10}")
+    elif not g.quiet:
+        table = Table("host", "result", "layers sent", "on the wire", "seconds", box=None)
+        for host, outcome in result.outcomes.items():
+            if outcome.report is not None:
+                table.add_row(
+                    host,
+                    "[green]ok[/green]",
+                    str(outcome.report.layers_sent),
+                    human_bytes(outcome.report.bytes_sent),
+                    f"{outcome.seconds:.1f}",
+                )
+            else:
+                table.add_row(host, "[red]failed[/red]", "-", "-", f"{outcome.seconds:.1f}")
+        g.reporter.console.print(table)
     g.emit(
         {
+            "dry_run": dry_run,
             "hosts": {
-                h: {"layers_sent": r.layers_sent, "bytes_sent": r.bytes_sent}
-                for h, r in result.reports.items()
-            }
+                h: {
+                    "ok": o.report is not None,
+                    "error": o.error,
+                    "layers_sent": o.report.layers_sent if o.report else None,
+                    "bytes_sent": o.report.bytes_sent if o.report else None,
+                    "bytes_planned": o.report.plan.bytes_compressed if o.report else None,
+                    "seconds": round(o.seconds, 3),
+                }
+                for h, o in result.outcomes.items()
+            },
         }
     )

@@ -15,15 +15,27 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from ..archive.encoding import Encoder, PlainEncoder, ZstdFrameEncoder, encoder_for
-from ..archive.writer import ArchiveImage, iter_archive
+from ..archive.encoding import PlainEncoder, encoder_for
+from ..archive.writer import ArchiveImage, iter_archive, iter_tail, layers_to_write
 from ..daemon.engine import Engine
 from ..daemon.progress import LoadResult, parse_load_text
-from ..errors import EngineError, IntegrityError, LayerferryError, RemoteError
+from ..errors import (
+    EngineError,
+    IntegrityError,
+    LayerferryError,
+    NotFoundError,
+    RemoteError,
+    UsageError,
+)
 from ..oci.digest import Digest
 from ..remote.host import RemoteHost
+from ..remote.session import CommandResult
+from ..remote.staging import RemoteStaging, StagingState
+from ..reporting import Meter, NullReporter, Reporter
 from ..tario.compression import Compression
+from ..units import human_bytes
 from .blobcache import BlobCache
+from .units import Unit, iter_unit_from, prefix_digest, unit_for
 
 WRITE_CHUNK = 1024 * 1024
 
@@ -90,7 +102,7 @@ class DaemonDestination(_EngineBacked):
         self.engine.load(chunks)
 
 
-_LOAD_SCRIPT = """
+_DIRECT_LOAD = """
 s=$(mktemp) || exit 99
 { %(decode)s; echo $? > "$s"; } | docker load
 rc=$?
@@ -100,16 +112,25 @@ if [ "$z" != 0 ]; then
 fi
 exit $rc
 """
+_DECODE = {Compression.ZSTD: "zstd -dc", Compression.GZIP: "gzip -dc", Compression.NONE: "cat"}
+# 20.10's load copies the input to disk, then unpacks it: room for twice the layer bytes.
+ENGINE_SPACE_FACTOR = 2
 
 
 class SshDaemonDestination(_EngineBacked):
-    """A remote engine: the archive travels compressed over SSH into the host's ``docker load``."""
+    """A remote engine: layers are staged on the host (resumable, verified), then loaded there.
 
-    def __init__(self, host: RemoteHost, cache: BlobCache) -> None:
+    Hosts without ``sha256sum`` get the archive streamed straight into ``docker load``.
+    """
+
+    def __init__(
+        self, host: RemoteHost, cache: BlobCache, reporter: Reporter | None = None
+    ) -> None:
         self.host = host
         self.engine = host.engine
         self.where = str(host.target)
         self._cache = cache
+        self._reporter = reporter or NullReporter()
 
     def layer_chains(self) -> set[Digest]:
         if self.host.info.containerd_store:
@@ -118,25 +139,126 @@ class SshDaemonDestination(_EngineBacked):
             return set()
         return super().layer_chains()
 
-    def _wire(self) -> tuple[Encoder, str]:
-        if "zstd" in self.host.probe.tools:
-            return ZstdFrameEncoder(self._cache), "zstd -dc"
-        if "gzip" in self.host.probe.tools:
-            return encoder_for(Compression.GZIP, self._cache), "gzip -dc"
-        return PlainEncoder(self._cache), "cat"
+    @property
+    def codec(self) -> Compression:
+        tools = self.host.probe.tools
+        if "zstd" in tools:
+            return Compression.ZSTD
+        return Compression.GZIP if "gzip" in tools else Compression.NONE
 
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
-        encoder, decode = self._wire()
-        chunks = _metered(iter_archive(images, encoder, include=include), meter)
-        result = self.host.session.pipe_in(["sh", "-c", _LOAD_SCRIPT % {"decode": decode}], chunks)
+        if "sha256sum" not in self.host.probe.tools:
+            self._receive_direct(images, include, meter)
+            return
+        codec = self.codec
+        units = [unit_for(self._cache, e, codec) for e in layers_to_write(images, include)]
+        staging = RemoteStaging(self.host.session, self.host.probe.staging_dir)
+        state = staging.query([u.name for u in units], self.host.info.root_dir)
+        self._check_space(units, state)
+        damaged = self._damaged(staging, [u for u in units if u.name in state.done])
+        for unit in units:
+            if unit.name not in state.done or unit.name in damaged:
+                self._stage(staging, unit, state, meter)
+        names = [u.name for u in units]
+        job = staging.prepare(names)
+        try:
+            tail = _metered(iter_tail(images, encoder_for(codec, self._cache)), meter)
+            result = staging.load(job, codec.value, names, tail)
+            self._check_load(result)
+        except BaseException:
+            staging.cleanup(job, [])  # keep the staged units: the next run resumes from them
+            raise
+        staging.cleanup(job, names)
+
+    def _check_space(self, units: Sequence[Unit], state: StagingState) -> None:
+        staging_need = sum(u.size for u in units if u.name not in state.done)
+        engine_need = ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units)
+        for need, free_kib, what in (
+            (staging_need, state.free_staging_kib, f"staging ({self.host.probe.staging_dir})"),
+            (engine_need, state.free_engine_kib, f"the engine ({self.host.info.root_dir})"),
+        ):
+            if free_kib is not None and need > free_kib * 1024:
+                raise RemoteError(
+                    f"{self.where}: not enough disk space for {what}: needs about "
+                    f"{human_bytes(need)}, {human_bytes(free_kib * 1024)} free",
+                    hint="free space on the host and run again; nothing was changed there",
+                )
+
+    def _damaged(self, staging: RemoteStaging, staged: Sequence[Unit]) -> set[str]:
+        """Units staged by an earlier run whose bytes no longer hash right: discard, re-send."""
+        if not staged:
+            return set()
+        hashes = staging.hashes([u.name for u in staged])
+        bad = {u.name for u in staged if hashes.get(u.name) != u.digest.hex}
+        if bad:
+            self._reporter.warn(
+                f"{self.where}: {len(bad)} staged layer(s) were damaged; sending them again"
+            )
+            staging.discard(sorted(bad))
+        return bad
+
+    def _stage(
+        self, staging: RemoteStaging, unit: Unit, state: StagingState, meter: list[int]
+    ) -> None:
+        offset = self._resume_offset(staging, unit, state)
+        for _attempt in (1, 2):
+            label = f"{self.where} layer {unit.entry.diff_id.short}"
+            progress = self._reporter.meter(label, unit.size - offset)
+            try:
+                chunks = _progressed(
+                    _metered(iter_unit_from(self._cache, unit, offset), meter), progress
+                )
+                ok = staging.upload(unit.name, unit.digest.hex, unit.size, chunks)
+            finally:
+                progress.close()
+            if ok:
+                return
+            self._reporter.warn(
+                f"{self.where}: layer {unit.entry.diff_id.short} arrived damaged; sending it again"
+            )
+            offset = 0
+        raise IntegrityError(
+            f"{self.where}: layer {unit.entry.diff_id.short} arrived damaged twice",
+            hint="the link or the host's disk corrupts data; check it before trying again",
+        )
+
+    def _resume_offset(self, staging: RemoteStaging, unit: Unit, state: StagingState) -> int:
+        """Continue the longest earlier part whose bytes match ours; otherwise start at zero."""
+        for old_run, size in sorted(state.parts.get(unit.name, []), key=lambda p: -p[1]):
+            if not 0 < size < unit.size:
+                continue
+            claimed = staging.claim(unit.name, old_run)
+            if claimed is None:
+                continue
+            size, remote_hex = claimed
+            if 0 < size < unit.size and prefix_digest(self._cache, unit, size).hex == remote_hex:
+                self._reporter.step(
+                    f"{self.where}: resuming layer {unit.entry.diff_id.short} at "
+                    f"{human_bytes(size)} of {human_bytes(unit.size)}"
+                )
+                return size
+            staging.discard_part(unit.name)
+        return 0
+
+    def _check_load(self, result: CommandResult) -> None:
         if result.returncode != 0:
             message = _last_line(result.stderr) or _last_line(result.stdout)
             raise RemoteError(f"{self.where}: docker load failed: {message}")
         loaded: LoadResult = parse_load_text(result.text)
         if not loaded.tags and not loaded.ids:
             raise EngineError(f"{self.where}: docker load reported no image loaded")
+
+    def _receive_direct(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
+        codec = self.codec
+        chunks = _metered(
+            iter_archive(images, encoder_for(codec, self._cache), include=include), meter
+        )
+        script = _DIRECT_LOAD % {"decode": _DECODE[codec]}
+        self._check_load(self.host.session.pipe_in(["sh", "-c", script], chunks))
 
 
 class ArchiveFileDestination:
@@ -186,6 +308,17 @@ class StreamDestination(ArchiveFileDestination):
         self._stream.flush()
 
 
+def check_writable(path: Path) -> None:
+    """Fail before any work when *path* cannot be created (no such directory, no permission)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; name the archive file to write")
+    if not directory.is_dir():
+        raise NotFoundError(f"{path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise LayerferryError(f"{path}: no permission to write in {directory}")
+
+
 def write_atomically(path: Path, chunks: Iterator[bytes]) -> None:
     """Temp file in the target directory, fsync, rename; on any failure nothing has that name."""
     directory = path.parent if str(path.parent) else Path(".")
@@ -214,6 +347,12 @@ def write_atomically(path: Path, chunks: Iterator[bytes]) -> None:
 def _metered(chunks: Iterator[bytes], meter: list[int]) -> Iterator[bytes]:
     for chunk in chunks:
         meter[0] += len(chunk)
+        yield chunk
+
+
+def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
+    for chunk in chunks:
+        meter.advance(len(chunk))
         yield chunk
 
 

@@ -13,7 +13,7 @@ from ..archive.writer import ArchiveImage
 from ..daemon.engine import Engine, ImageRecord
 from ..errors import IntegrityError, NotFoundError
 from ..oci.config import ImageConfig
-from ..reference import ImageName
+from ..reference import ImageName, check_image_ref
 from ..tario.compression import open_decompressed
 from ..tario.stream import IterStream, Readable
 from .blobcache import BlobCache
@@ -26,6 +26,7 @@ class DaemonSource:
 
     def image(self, ref: str) -> ArchiveImage:
         """The image *ref* names, with every layer in the cache (saved from the engine if not)."""
+        check_image_ref(ref)
         record = self.engine.image(ref)
         tags = _tags_for(ref, record)
         cached = self._from_cache(record, tags)

@@ -34,6 +34,7 @@ class EngineInfo:
     driver: str
     containerd_store: bool
     engine_id: str
+    root_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,15 @@ class Engine:
             driver=str(info.get("Driver", "")),
             containerd_store="io.containerd.snapshotter.v1" in str(status.get("driver-type", "")),
             engine_id=str(info.get("ID", "")),
+            root_dir=str(info.get("DockerRootDir", "")),
         )
 
     def image(self, ref: str) -> ImageRecord:
-        with _translated(self.where, f"image {ref}"):
-            data = self._api.inspect_image(ref)
+        try:
+            with _translated(self.where, f"image {ref}"):
+                data = self._api.inspect_image(ref)
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no such image {ref!r}") from exc
         return _image_record(data)
 
     def find_image(self, ref: str) -> ImageRecord | None:
@@ -172,8 +177,11 @@ class Engine:
 
     # -- containers ---------------------------------------------------------------------------
     def container(self, name: str) -> dict[str, Any]:
-        with _translated(self.where, f"container {name}"):
-            return dict(self._api.inspect_container(name))
+        try:
+            with _translated(self.where, f"container {name}"):
+                return dict(self._api.inspect_container(name))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no container named {name!r}") from exc
 
     def find_container(self, name: str) -> dict[str, Any] | None:
         try:

@@ -17,6 +17,7 @@ from .target import SshTarget
 
 _PROBE = r"""
 printf 'docker_host=%s\n' "${DOCKER_HOST-}"
+printf 'cache=%s\n' "${XDG_CACHE_HOME:-$HOME/.cache}"
 for t in docker zstd gzip sha256sum; do
   command -v "$t" >/dev/null 2>&1 && printf 'tool=%s\n' "$t"
 done
@@ -27,19 +28,31 @@ exit 0
 @dataclass(frozen=True)
 class HostProbe:
     docker_host: str
+    cache_dir: str = ""
     tools: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def staging_dir(self) -> str:
+        return (
+            f"{self.cache_dir}/layerferry/staging"
+            if self.cache_dir
+            else ".cache/layerferry/staging"
+        )
 
 
 def parse_probe(text: str) -> HostProbe:
     docker_host = ""
+    cache_dir = ""
     tools: set[str] = set()
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key == "docker_host":
             docker_host = value.strip()
+        elif key == "cache":
+            cache_dir = value.strip()
         elif key == "tool":
             tools.add(value.strip())
-    return HostProbe(docker_host=docker_host, tools=frozenset(tools))
+    return HostProbe(docker_host=docker_host, cache_dir=cache_dir, tools=frozenset(tools))
 
 
 def _remote_socket(target: SshTarget, docker_host: str) -> str:

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from ..errors import HostKeyError, RemoteError, UnreachableError
 from .target import SshTarget
 
 CONNECT_TIMEOUT = 15
+# How long a master whose owner vanished (killed) keeps the connection before exiting.
+PERSIST_SECONDS = 20
 _HOSTKEY_MARKERS = (
     "Host key verification failed",
     "REMOTE HOST IDENTIFICATION HAS CHANGED",
@@ -78,7 +79,7 @@ class SshSession:
         self._dir = Path(tempfile.mkdtemp(prefix="lf-", dir="/tmp"))
         os.chmod(self._dir, 0o700)
         self.control_path = self._dir / "ctl"
-        self._master: subprocess.Popen[bytes] | None = None
+        self._open = False
 
     # -- life cycle ---------------------------------------------------------------------------
     def _base_args(self) -> list[str]:
@@ -92,63 +93,58 @@ class SshSession:
         return args
 
     def open(self) -> SshSession:
+        """Connect once; with ``ControlPersist`` ssh goes to the background when authenticated.
+
+        If layerferry dies, the master exits by itself once idle, so nothing lingers.
+        """
         args = self._base_args() + [
-            "-o",
-            "ControlMaster=yes",
-            "-o",
-            "ControlPersist=no",
-            "-N",
-            "--",
-            self.target.destination,
-        ]
-        self._master = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + CONNECT_TIMEOUT + 5
-        while time.monotonic() < deadline:
-            if self._master.poll() is not None:
-                stderr = (
-                    self._master.stderr.read().decode(errors="replace")
-                    if self._master.stderr
-                    else ""
+            "-o", "ControlMaster=yes", "-o", f"ControlPersist={PERSIST_SECONDS}",
+            "-N", "--", self.target.destination,
+        ]  # fmt: skip
+        errors = self._dir / "master.err"
+        try:
+            with errors.open("wb") as err:
+                proc = subprocess.run(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    timeout=CONNECT_TIMEOUT + 10,
+                    start_new_session=True,
                 )
-                self._master = None
-                self._cleanup_dir()
-                raise classify_ssh_failure(self.target, stderr)
-            if self.control_path.exists() and self._check():
-                return self
-            time.sleep(0.05)
-        self.close()
-        raise UnreachableError(f"{self.target}: connection timed out")
+        except subprocess.TimeoutExpired as exc:
+            self._cleanup_dir()
+            raise UnreachableError(f"{self.target}: connection timed out") from exc
+        if proc.returncode != 0 or not self._check():
+            stderr = errors.read_text(errors="replace")
+            self._cleanup_dir()
+            raise classify_ssh_failure(self.target, stderr)
+        self._open = True
+        return self
 
     def _check(self) -> bool:
         check = subprocess.run(
             self._base_args() + ["-O", "check", "--", self.target.destination],
             capture_output=True,
+            start_new_session=True,
         )
         return check.returncode == 0
 
     def close(self) -> None:
-        if self._master is not None:
+        if self._open:
             subprocess.run(
                 self._base_args() + ["-O", "exit", "--", self.target.destination],
                 capture_output=True,
+                start_new_session=True,
             )
-            try:
-                self._master.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._master.kill()
-                self._master.wait()
-            if self._master.stderr:
-                self._master.stderr.close()
-            self._master = None
+            self._open = False
         self._cleanup_dir()
 
     def _cleanup_dir(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> SshSession:
-        return self.open() if self._master is None else self
+        return self if self._open else self.open()
 
     def __exit__(
         self,
@@ -167,7 +163,9 @@ class SshSession:
     def run(
         self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 300
     ) -> CommandResult:
-        proc = subprocess.run(self.command_args(argv), capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            self.command_args(argv), capture_output=True, timeout=timeout, start_new_session=True
+        )
         result = CommandResult(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == 255:
             raise classify_ssh_failure(self.target, proc.stderr.decode(errors="replace"))
@@ -189,6 +187,7 @@ class SshSession:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C reaches layerferry, which ends this cleanly
         )
         assert proc.stdin and proc.stdout and proc.stderr
         out: dict[str, bytes] = {}
@@ -233,6 +232,7 @@ class SshSession:
             self._base_args()
             + ["-O", "forward", "-L", f"{local}:{remote_path}", "--", self.target.destination],
             capture_output=True,
+            start_new_session=True,
         )
         if proc.returncode != 0:
             raise RemoteError(

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from ..daemon.engine import Engine, connect_local
-from ..errors import NotFoundError, UsageError
+from ..errors import UsageError
 from ..reference import ImageName, validate_container_name
 from ..reporting import NullReporter, Reporter
 from ..settings import Settings
@@ -77,10 +77,7 @@ def commit_with(
     reporter: Reporter,
 ) -> CommitResult:
     """Commit with *changes* already checked by :func:`check_changes`."""
-    try:
-        engine.container(container)
-    except NotFoundError as exc:
-        raise NotFoundError(f"{engine.where}: no container named {container!r}") from exc
+    engine.container(container)  # a clear "no container named …" before the engine's commit
     image_id = engine.commit(
         container,
         repository=name.repository if name else None,

@@ -153,10 +153,7 @@ def migrate(
     new_name = validate_container_name(name) if name else None
     local = connect_local(settings.docker_host)
     try:
-        try:
-            spec = ContainerSpec.from_inspect(local.container(container))
-        except NotFoundError as exc:
-            raise NotFoundError(f"{local.where}: no container named {container!r}") from exc
+        spec = ContainerSpec.from_inspect(local.container(container))
         new_name = new_name or spec.name
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
             reporter.step(
@@ -179,7 +176,9 @@ def migrate(
             )
             image = DaemonSource(local, settings.blob_cache()).image(str(image_name))
             transfer = copy_images(
-                [image], SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
+                [image],
+                SshDaemonDestination(remote, settings.blob_cache(), reporter),
+                reporter=reporter,
             )
             reporter.step(
                 f"{target}: image {image_name} is there, verified ({human_bytes(transfer.bytes_sent)} sent)"

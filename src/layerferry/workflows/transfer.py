@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -14,6 +16,7 @@ from ..copy.destinations import (
     Destination,
     SshDaemonDestination,
     StreamDestination,
+    check_writable,
 )
 from ..copy.engine import CopyReport, copy_images
 from ..copy.sources import ArchiveSource, DaemonSource
@@ -24,8 +27,10 @@ from ..remote.target import SshTarget
 from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 from ..tario.compression import Compression
-from ..units import human_bytes
+from ..units import human_bytes, plural
 from ._common import merge_by_config
+
+DEFAULT_PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,24 @@ class LoadResult:
 
 
 @dataclass(frozen=True)
+class HostOutcome:
+    host: str
+    report: CopyReport | None
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
 class SendResult:
-    reports: dict[str, CopyReport]
-    failed: dict[str, str]
+    outcomes: dict[str, HostOutcome]
+
+    @property
+    def reports(self) -> dict[str, CopyReport]:
+        return {h: o.report for h, o in self.outcomes.items() if o.report is not None}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {h: o.error for h, o in self.outcomes.items() if o.error is not None}
 
 
 def _images_from_engine(
@@ -78,6 +98,8 @@ def save(
     """Write *images* from the local engine into one archive (docker-archive + OCI layout)."""
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    if isinstance(output, Path):
+        check_writable(output)
     found = _images_from_engine(images, settings, reporter)
     cache = settings.blob_cache()
     destination: Destination
@@ -87,7 +109,7 @@ def save(
         destination = StreamDestination(output, compression, cache)
     report = copy_images(found, destination, reporter=reporter, thin=False)
     reporter.step(
-        f"wrote {len(found)} image(s) to {destination.where} ({human_bytes(report.bytes_sent)})"
+        f"wrote {plural(len(found), 'image')} to {destination.where} ({human_bytes(report.bytes_sent)})"
     )
     return SaveResult(output=destination.where, images=found, bytes_written=report.bytes_sent)
 
@@ -108,7 +130,9 @@ def load(
         if isinstance(source, Path)
         else reader.read_stream(source, "standard input")
     )
-    reporter.step(f"archive verified: {len(images)} image(s), every layer matches its digest")
+    reporter.step(
+        f"archive verified: {plural(len(images), 'image')}, every layer matches its digest"
+    )
     if host is None:
         engine = connect_local(settings.docker_host)
         try:
@@ -121,7 +145,9 @@ def load(
         target = host if isinstance(host, SshTarget) else SshTarget.parse(host)
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
             report = copy_images(
-                images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
+                images,
+                SshDaemonDestination(remote, settings.blob_cache(), reporter),
+                reporter=reporter,
             )
     return LoadResult(destination=report.destination, images=images, report=report)
 
@@ -131,40 +157,60 @@ def send_images(
     target: SshTarget,
     settings: Settings,
     reporter: Reporter,
+    *,
+    dry_run: bool = False,
 ) -> CopyReport:
     with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
-        return copy_images(
-            images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
-        )
+        destination = SshDaemonDestination(remote, settings.blob_cache(), reporter)
+        return copy_images(images, destination, reporter=reporter, dry_run=dry_run)
 
 
 def send(
     images: Sequence[str],
     hosts: Sequence[str | SshTarget],
     *,
+    dry_run: bool = False,
+    parallel: int = DEFAULT_PARALLEL,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> SendResult:
-    """Put *images* from the local engine onto every host, sending only layers each one lacks."""
+    """Put *images* from the local engine onto every host, sending only layers each one lacks.
+
+    Each layer is read from the engine once (into the blob cache), then hosts are served in
+    parallel, at most *parallel* at a time. One host failing does not stop the others: the
+    result names it, and :class:`PartialFailure` is raised once all have finished.
+    """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
     if not hosts:
         raise UsageError("name at least one host (ssh://[user@]host[:port])")
-    targets = [h if isinstance(h, SshTarget) else SshTarget.parse(h) for h in hosts]
+    if parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    targets = list(
+        dict.fromkeys(h if isinstance(h, SshTarget) else SshTarget.parse(h) for h in hosts)
+    )
     found = _images_from_engine(images, settings, reporter)
-    reports: dict[str, CopyReport] = {}
-    failed: dict[str, str] = {}
-    for target in targets:
+    outcomes: dict[str, HostOutcome] = {}
+
+    def one(target: SshTarget) -> HostOutcome:
+        started = time.monotonic()
         try:
-            reports[str(target)] = send_images(found, target, settings, reporter)
+            report = send_images(found, target, settings, reporter, dry_run=dry_run)
         except LayerferryError as exc:
             if len(targets) == 1:
                 raise
-            failed[str(target)] = str(exc)
-            reporter.warn(f"{target}: {exc}")
-    if failed:
+            reporter.warn(str(exc))
+            return HostOutcome(str(target), None, str(exc), time.monotonic() - started)
+        return HostOutcome(str(target), report, None, time.monotonic() - started)
+
+    with ThreadPoolExecutor(max_workers=min(parallel, len(targets))) as pool:
+        for outcome in pool.map(one, targets):
+            outcomes[outcome.host] = outcome
+    result = SendResult(outcomes=outcomes)
+    if result.failed:
         raise PartialFailure(
-            f"send failed on {len(failed)} of {len(targets)} hosts: {', '.join(failed)}",
-            failed=failed,
+            f"send failed on {len(result.failed)} of {len(targets)} hosts: {', '.join(result.failed)}",
+            failed=result.failed,
+            result=result,
         )
-    return SendResult(reports=reports, failed=failed)
+    return result
