@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps venv test unit integration lint demo sandbox-clean
+.PHONY: deps venv test unit integration lint demo bench sandbox-clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -36,3 +36,6 @@ demo: deps venv
 
 sandbox-clean:
 	@$(PYTHON) sandbox/sandbox.py clean
+
+bench: deps venv
+	@$(PY) bench/transfer.py --markdown bench/last-run.md
