@@ -6,10 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps venv test unit integration lint demo bench sandbox-clean
+.PHONY: deps engines venv test unit integration lint demo bench sandbox-clean
 
 deps:
 	@bash scripts/install-deps.sh
+
+# Both newer engines for the sandbox's matrix (deps fetches docker-26 only).
+engines:
+	@bash scripts/fetch-engines.sh docker-26 docker-28
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
@@ -19,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(PY) -m ruff check src tests sandbox scripts
+	$(PY) -m ruff check src tests sandbox scripts bench
 	$(PY) -m mypy
 
 test: deps venv lint

@@ -73,7 +73,9 @@ def base_tarball() -> Path:
             stdout=subprocess.DEVNULL,
         )
         tmp = BASE_TAR.with_suffix(".tmp")
-        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tmp), "."], check=True)
+        subprocess.run(
+            ["tar", "-C", str(root), "--numeric-owner", "-cf", str(tmp), "."], check=True
+        )
         tmp.rename(BASE_TAR)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -95,7 +97,16 @@ def prepare_images(sb: Sandbox) -> None:
     )
     sb.docker("a", "run", "--name", "bench-big", "deb:base", "sh", "-c", change)
     sb.docker("a", "commit", "bench-big", "bench:big")
-    sb.docker("a", "run", "--name", "bench-small", "deb:base", "sh", "-c", "echo '<h1>fixed</h1>' > /index.html")
+    sb.docker(
+        "a",
+        "run",
+        "--name",
+        "bench-small",
+        "deb:base",
+        "sh",
+        "-c",
+        "echo '<h1>fixed</h1>' > /index.html",
+    )
     sb.docker("a", "commit", "bench-small", "bench:small")
 
 
@@ -109,7 +120,9 @@ def reset_target(sb: Sandbox, keep_base: bool) -> None:
         sb.docker("b", "load", input=sb.docker("a", "save", "deb:base").stdout)
 
 
-def timed(sb: Sandbox, argv: list[str] | str, env: dict[str, str] | None = None) -> tuple[int, float, str]:
+def timed(
+    sb: Sandbox, argv: list[str] | str, env: dict[str, str] | None = None
+) -> tuple[int, float, str]:
     before = tx_bytes(sb)
     start = time.monotonic()
     out = subprocess.run(argv, shell=isinstance(argv, str), env=env, capture_output=True, text=True)
@@ -159,7 +172,9 @@ def resume(sb: Sandbox, image: str, cache: Path) -> tuple[int, int, int]:
     )  # fmt: skip
     planned = json.loads(plan.stdout)["hosts"]["ssh://lf-b"]["bytes_planned"]
     before = tx_bytes(sb)
-    proc = subprocess.Popen([PY, "-m", "layerferry", "--quiet", "send", image, "ssh://lf-b"], env=env)
+    proc = subprocess.Popen(
+        [PY, "-m", "layerferry", "--quiet", "send", image, "ssh://lf-b"], env=env
+    )
     while proc.poll() is None and tx_bytes(sb) - before < planned * 0.5:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
@@ -190,10 +205,30 @@ def run(shaped: list[bool], images: list[str]) -> tuple[list[Row], list[str]]:
                         rows.append(Row(scenario, image, link, method, wire, seconds))
                     reset_target(sb, keep_base)
                     wire, seconds, rss = layerferry_send(sb, image, cache, warm=False)
-                    rows.append(Row(scenario, image, link, "layerferry", wire, seconds, f"rss {rss / 1e6:.0f} MB"))
+                    rows.append(
+                        Row(
+                            scenario,
+                            image,
+                            link,
+                            "layerferry",
+                            wire,
+                            seconds,
+                            f"rss {rss / 1e6:.0f} MB",
+                        )
+                    )
                     reset_target(sb, keep_base)
                     wire, seconds, _ = layerferry_send(sb, image, cache, warm=True)
-                    rows.append(Row(scenario, image, link, "layerferry-warm", wire, seconds, "layer cache warm"))
+                    rows.append(
+                        Row(
+                            scenario,
+                            image,
+                            link,
+                            "layerferry-warm",
+                            wire,
+                            seconds,
+                            "layer cache warm",
+                        )
+                    )
                 reset_target(sb, keep_base=False)
                 first, again, remainder = resume(sb, image, cache)
                 rows.append(
@@ -225,7 +260,10 @@ def ratios(rows: list[Row]) -> list[str]:
 
 
 def table(rows: list[Row]) -> list[str]:
-    lines = ["| scenario | image | link | method | wire MB | seconds | note |", "|---|---|---|---|---:|---:|---|"]
+    lines = [
+        "| scenario | image | link | method | wire MB | seconds | note |",
+        "|---|---|---|---|---:|---:|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r.scenario} | {r.image} | {r.link} | {r.method} | {r.wire_bytes / 1e6:.2f} | "

@@ -13,8 +13,18 @@ containerd namespaces, hostnames, ``/run/lfsb-<id>/`` (exec roots and sockets; s
 the sandbox dir (default ``/tmp/lfsb-<id>/``, marked by a ``.lfsb-sandbox`` file). ``clean``
 finds and removes leftovers of killed runs by those names only.
 
-Usage: ``python3 sandbox/sandbox.py up|down|status|clean [--dir D] [--hosts N]`` or
-``with Sandbox.up() as sb: sb.docker("a", "ps")``. Stdlib only, run as root.
+Engines: every host runs the system's dockerd 20.10 (graphdriver store, overlay2) unless it is
+given another engine kind: ``docker-26`` (Debian trixie's docker.io 26.1 with containerd 1.7) or
+``docker-28`` (sid's 28.5 with containerd 2.1), both with the containerd image store. Those are
+unpacked, not installed, by ``scripts/fetch-engines.sh`` into ``/var/cache/layerferry-engines/``
+(``$LAYERFERRY_ENGINES_DIR``); such a host runs dockerd and its own managed containerd from there
+with bookworm's runc, and its SSH sessions get that prefix's ``docker`` CLI first in PATH.
+env.json records each host's ``engine`` and the ``engine_version`` its daemon reports.
+
+Usage: ``python3 sandbox/sandbox.py up|down|status|clean [--dir D] [--hosts N]
+[--engine c=docker-26]`` or ``with Sandbox.up() as sb: sb.docker("a", "ps")``;
+``Sandbox.up(hosts=2, engines={"c": "docker-26"})`` gives a, b (20.10) and c (26). Stdlib only,
+run as root.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +65,16 @@ SSHD = "/usr/sbin/sshd"
 BUSYBOX = "/bin/busybox"
 #: PATH for the daemons: Debian's containerd/runc/docker-proxy, never a newer /usr/local one.
 DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+#: PATH of root's SSH sessions (OpenSSH's superuser default); an engine prefix goes first.
+SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: The engine of hosts not named otherwise: the system's docker.io (20.10, graphdriver store).
+SYSTEM_ENGINE = "docker-20.10"
+#: Engine kinds with their own prefix under ENGINES_DIR, unpacked by scripts/fetch-engines.sh.
+PREFIX_ENGINES = ("docker-26", "docker-28")
+ENGINES_DIR_ENV = "LAYERFERRY_ENGINES_DIR"
+ENGINES_DIR = "/var/cache/layerferry-engines"
+FETCH_SCRIPT = "scripts/fetch-engines.sh"
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 #: Executables that may be killed when their command line names a sandbox path.
 DAEMON_EXES = frozenset(
     {
@@ -125,11 +145,41 @@ class Host:
     sshd_config: str
     sshd_pidfile: str
     sshd_log: str
+    #: Engine kind: SYSTEM_ENGINE or one of PREFIX_ENGINES (defaults keep old env.json loadable).
+    engine: str = SYSTEM_ENGINE
+    #: Where that engine's packages are unpacked; "" for the system's own.
+    engine_prefix: str = ""
+    #: ServerVersion as the daemon reported it once it answered ("" before).
+    engine_version: str = ""
 
     @property
     def socket(self) -> Path:
         """The daemon's unix socket (docker_host without its scheme)."""
         return Path(self.docker_host.removeprefix("unix://"))
+
+    @property
+    def containerd_store(self) -> bool:
+        """True when the daemon keeps images in containerd's store (the newer engines here)."""
+        return self.engine != SYSTEM_ENGINE
+
+    @property
+    def dockerd(self) -> str:
+        """The dockerd executable of this host's engine."""
+        return f"{self.engine_prefix}/usr/sbin/dockerd" if self.engine_prefix else DOCKERD
+
+    @property
+    def daemon_path(self) -> str:
+        """PATH for dockerd: the prefix first, so it starts the prefix's containerd, shim,
+        docker-proxy and docker-init; runc is found in /usr/sbin (bookworm's: the newer
+        suites' runc needs a newer glibc)."""
+        if not self.engine_prefix:
+            return DAEMON_PATH
+        return f"{self.engine_prefix}/usr/sbin:{self.engine_prefix}/usr/bin:{DAEMON_PATH}"
+
+    @property
+    def session_path(self) -> str | None:
+        """PATH for SSH sessions on this host: the prefix's docker CLI first; None = sshd's own."""
+        return f"{self.engine_prefix}/usr/bin:{SESSION_PATH}" if self.engine_prefix else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,27 +204,36 @@ class Sandbox:
     # ----------------------------------------------------------- lifecycle
 
     @classmethod
-    def up(cls, dir: Path | str | None = None, hosts: int = 2, timeout: float = 30.0) -> Sandbox:
+    def up(
+        cls,
+        dir: Path | str | None = None,
+        hosts: int = 2,
+        timeout: float = 30.0,
+        engines: Mapping[str, str] | None = None,
+    ) -> Sandbox:
         """Start a sandbox (or re-use a healthy one already in ``dir``) and wait until it works.
+
+        ``engines`` maps host names to engine kinds (``{"c": "docker-26"}``; "26" is short for
+        "docker-26"); other hosts run SYSTEM_ENGINE. A host named there exists even when
+        ``hosts`` is smaller: ``hosts=2, engines={"c": "docker-26"}`` gives three hosts.
+        A prefix engine must have been fetched (scripts/fetch-engines.sh), or SandboxError.
 
         Leftovers of earlier runs whose daemons are gone are removed first, under a lock so
         concurrent ``up``/``down``/``clean`` calls never tear down each other's half-built runs.
         """
-        if not 1 <= hosts <= len(HOST_NAMES):
-            raise SandboxError(f"hosts must be between 1 and {len(HOST_NAMES)}, not {hosts}")
+        kinds = _host_engines(hosts, engines or {})
         with _lock():
-            if dir is not None and (reused := _reuse(Path(dir), hosts)) is not None:
+            if dir is not None and (reused := _reuse(Path(dir), kinds)) is not None:
                 return reused
             clean(stale_only=True)
             sid = _new_id()
             sdir = Path(dir or TMP_ROOT / f"{PREFIX}-{sid}").absolute()
-            sb = _plan(sid, sdir, _free_subnet_index(), hosts)
+            sb = _plan(sid, sdir, _free_subnet_index(), kinds)
             try:
-                sb._build(timeout)
+                return sb._build(timeout)
             except BaseException:
                 _teardown(sid, sdir)
                 raise
-            return sb
 
     @classmethod
     def load(cls, dir: Path | str) -> Sandbox:
@@ -184,8 +243,8 @@ class Sandbox:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SandboxError(f"no sandbox in {dir}: cannot read {path}: {exc}") from exc
-        hosts = tuple(Host(**h) for h in data.pop("hosts"))
-        return cls(hosts=hosts, **data)
+        hosts = tuple(Host(**_known_fields(Host, h)) for h in data.pop("hosts"))
+        return cls(hosts=hosts, **_known_fields(cls, data))
 
     def down(self) -> None:
         """Stop every process of this sandbox and remove its namespaces, mounts, cgroups, dirs.
@@ -216,8 +275,18 @@ class Sandbox:
         raise SandboxError(f"sandbox {self.id} has no host {name!r}")
 
     def to_json(self) -> dict[str, Any]:
-        """The env.json document."""
-        return dataclasses.asdict(self)
+        """The env.json document.
+
+        A sandbox whose hosts all run SYSTEM_ENGINE is written without the engine fields (absent
+        means docker-20.10): sandbox.py versions before them load env.json strictly, and when
+        they cannot, they take the run for a stale one and tear it down in their next ``up``.
+        """
+        data = dataclasses.asdict(self)
+        if all(h.engine == SYSTEM_ENGINE for h in self.hosts):
+            for host in data["hosts"]:
+                for name in _ENGINE_FIELDS:
+                    del host[name]
+        return data
 
     def status(self) -> dict[str, dict[str, bool]]:
         """Per host: is dockerd answering on its socket, is sshd accepting TCP on port 22."""
@@ -298,30 +367,39 @@ class Sandbox:
         The root tarball is built once per sandbox dir and is byte-identical on every call,
         so the resulting layer (diff_id) is the same on every host.
         """
-        tarball = _busybox_tarball(Path(self.dir) / "busybox-rootfs.tar")
-        out = self.docker(host, "import", "-", tag, input=tarball.read_bytes())
+        out = self.docker(host, "import", "-", tag, input=self.busybox_rootfs().read_bytes())
         return str(out.stdout.decode().strip())
+
+    def busybox_rootfs(self) -> Path:
+        """The busybox-static root filesystem tar (built once per sandbox dir), e.g. to build
+        a runnable base layer of hand-made archives."""
+        return _busybox_tarball(Path(self.dir) / "busybox-rootfs.tar")
 
     # ----------------------------------------------------------- building
 
-    def _build(self, timeout: float) -> None:
-        """Create dirs, keys, network, configs; start daemons; wait until all answer."""
+    def _build(self, timeout: float) -> Sandbox:
+        """Create dirs, keys, network, configs; start daemons; wait until all answer.
+
+        Returns the sandbox with each host's engine_version filled in (also in env.json).
+        """
         self._make_dirs()
         self._make_keys()
         self._make_network()
         self._write_configs()
         specs = []
         for h in self.hosts:
-            specs.append((_in_host(h, _dockerd_argv(h)), h.dockerd_log))
+            specs.append((_in_host(h, _dockerd_argv(h)), h.dockerd_log, h.daemon_path))
             sshd = [SSHD, "-D", "-f", h.sshd_config, "-E", h.sshd_log]
-            specs.append((_in_host(h, sshd), str(Path(h.dir) / "sshd.stdout")))
+            specs.append((_in_host(h, sshd), str(Path(h.dir) / "sshd.stdout"), DAEMON_PATH))
         _start_daemons(specs)
         deadline = time.monotonic() + timeout
         for h in self.hosts:
             _wait_dockerd(self, h, deadline)
             _wait_sshd_port(h, deadline)
-        self._check_clients(deadline)
+        built = self._check_clients(deadline)
+        _write(built.env_path, json.dumps(built.to_json(), indent=2) + "\n")
         (Path(self.run_dir) / READY_FILE).write_text(f"{time.time():.0f}\n")
+        return built
 
     def _make_dirs(self) -> None:
         """Sandbox dir (marked as ours), per-host dirs, run dir recording where the dir is."""
@@ -380,16 +458,28 @@ class Sandbox:
         _write(Path(self.ssh_config), _ssh_config(self))
         _write(self.env_path, json.dumps(self.to_json(), indent=2) + "\n")
 
-    def _check_clients(self, deadline: float) -> None:
-        """Really use both paths once: ``docker version`` on each socket, ``ssh lf-X true``."""
-        for h in self.hosts:
-            self.docker(h.name, "version", "--format", "{{.Server.Version}}", timeout=30)
+    def _check_clients(self, deadline: float) -> Sandbox:
+        """Really use both paths once: ``docker info`` on each socket (engine version, image
+        store as configured), ``ssh lf-X true``. Returns the sandbox with versions filled in."""
+        hosts = tuple(
+            dataclasses.replace(h, engine_version=_check_engine(self, h)) for h in self.hosts
+        )
         failures = _ssh_true_failures(self, self.hosts)
         while failures and time.monotonic() < deadline:
             time.sleep(0.1)
             failures = _ssh_true_failures(self, list(failures))
         for h, err in failures.items():
             raise SandboxError(f"ssh {h.alias} true fails: {err}\n{_tail(Path(h.sshd_log))}")
+        return dataclasses.replace(self, hosts=hosts)
+
+
+_ENGINE_FIELDS = ("engine", "engine_prefix", "engine_version")
+
+
+def _known_fields(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without keys ``cls`` has no field for (env.json from a newer sandbox.py)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 # --------------------------------------------------------------------------- planning
@@ -403,12 +493,48 @@ def _new_id() -> str:
             return sid
 
 
-def _plan(sid: str, sdir: Path, k: int, count: int) -> Sandbox:
+def engine_kind(name: str) -> str:
+    """The canonical engine kind for ``name`` ("26" → "docker-26"); SandboxError if unknown."""
+    kinds = (SYSTEM_ENGINE, *PREFIX_ENGINES)
+    kind = name if name.startswith("docker-") else f"docker-{name}"
+    if kind not in kinds:
+        raise SandboxError(f"unknown engine {name!r}; known: {', '.join(kinds)}")
+    return kind
+
+
+def engine_prefix(kind: str) -> Path | None:
+    """Where ``kind``'s packages are unpacked (None for the system engine); SandboxError with
+    the command to run when they are not there."""
+    if kind == SYSTEM_ENGINE:
+        return None
+    prefix = Path(os.environ.get(ENGINES_DIR_ENV) or ENGINES_DIR) / kind
+    if not (prefix / ".complete").exists() or not os.access(prefix / "usr/sbin/dockerd", os.X_OK):
+        script = Path(__file__).resolve().parent.parent / FETCH_SCRIPT
+        raise SandboxError(f"engine {kind} is not unpacked in {prefix}; run: {script} {kind}")
+    return prefix
+
+
+def _host_engines(hosts: int, engines: Mapping[str, str]) -> list[str]:
+    """The engine kind of each host, ``a`` first: ``hosts`` hosts, more if ``engines`` names a
+    later one; each prefix engine checked to be fetched."""
+    if not 1 <= hosts <= len(HOST_NAMES):
+        raise SandboxError(f"hosts must be between 1 and {len(HOST_NAMES)}, not {hosts}")
+    for name in engines:
+        if len(name) != 1 or name not in HOST_NAMES:
+            raise SandboxError(f"no host {name!r}: hosts are named {', '.join(HOST_NAMES)}")
+    count = max([hosts, *(HOST_NAMES.index(name) + 1 for name in engines)])
+    kinds = [engine_kind(engines.get(name, SYSTEM_ENGINE)) for name in HOST_NAMES[:count]]
+    for kind in sorted(set(kinds)):
+        engine_prefix(kind)
+    return kinds
+
+
+def _plan(sid: str, sdir: Path, k: int, kinds: Sequence[str]) -> Sandbox:
     """Every name, address and path of a sandbox, computed before anything is created."""
     run_dir = RUN_ROOT / f"{PREFIX}-{sid}"
     net = f"{SUBNET_PREFIX}.{k}"
     hosts = tuple(
-        _plan_host(sid, sdir, run_dir, net, i, name) for i, name in enumerate(HOST_NAMES[:count])
+        _plan_host(sid, sdir, run_dir, net, i, HOST_NAMES[i], kind) for i, kind in enumerate(kinds)
     )
     return Sandbox(
         id=sid,
@@ -428,9 +554,10 @@ def _plan(sid: str, sdir: Path, k: int, count: int) -> Sandbox:
     )
 
 
-def _plan_host(sid: str, sdir: Path, run_dir: Path, net: str, i: int, name: str) -> Host:
+def _plan_host(sid: str, sdir: Path, run_dir: Path, net: str, i: int, name: str, kind: str) -> Host:
     """Names and paths of one host; sockets live in /run to stay short for AF_UNIX."""
     hdir = sdir / name
+    prefix = engine_prefix(kind)
     return Host(
         name=name,
         alias=f"lf-{name}",
@@ -447,6 +574,8 @@ def _plan_host(sid: str, sdir: Path, run_dir: Path, net: str, i: int, name: str)
         sshd_config=str(hdir / "sshd_config"),
         sshd_pidfile=str(hdir / "sshd.pid"),
         sshd_log=str(hdir / "sshd.log"),
+        engine=kind,
+        engine_prefix=str(prefix) if prefix else "",
     )
 
 
@@ -462,10 +591,10 @@ def _free_subnet_index() -> int:
     raise SandboxError(f"no free {SUBNET_PREFIX}.k.0/24 subnet left")
 
 
-def _reuse(sdir: Path, hosts: int) -> Sandbox | None:
-    """The sandbox already in ``sdir`` if it is healthy and has ``hosts`` hosts, else None.
+def _reuse(sdir: Path, kinds: Sequence[str]) -> Sandbox | None:
+    """The sandbox already in ``sdir`` if it is healthy and its hosts run ``kinds``, else None.
 
-    An unhealthy or differently sized one is torn down so ``up`` can rebuild in place.
+    An unhealthy or different one is torn down so ``up`` can rebuild in place.
     """
     if not (sdir / ENV_FILE).exists():
         return None
@@ -473,7 +602,8 @@ def _reuse(sdir: Path, hosts: int) -> Sandbox | None:
         sb = Sandbox.load(sdir)
     except (SandboxError, TypeError, KeyError):
         return None
-    if len(sb.hosts) == hosts and _run_is_live(sb.id, sdir) and sb.healthy():
+    same = [h.engine for h in sb.hosts] == list(kinds)
+    if same and _run_is_live(sb.id, sdir) and sb.healthy():
         return sb
     _teardown(sb.id, sdir)
     return None
@@ -483,21 +613,30 @@ def _reuse(sdir: Path, hosts: int) -> Sandbox | None:
 
 
 def _daemon_config(sb: Sandbox, h: Host) -> dict[str, Any]:
-    """dockerd settings that must differ per daemon (engine ID, cgroups, containerd ns)."""
-    return {
-        "deprecated-key-path": str(Path(h.dir) / "key.json"),
+    """dockerd settings that must differ per daemon (engine ID, cgroups, containerd ns).
+
+    20.10 takes its engine ID from key.json (shared unless moved per daemon); >= 25 keeps it in
+    ``<data-root>/engine-id``, already per daemon, so the newer engines get the containerd image
+    store instead of a key path and a storage driver (their snapshotter defaults to overlayfs).
+    """
+    config: dict[str, Any] = {
         "cgroup-parent": f"/{h.netns}",
         "containerd-namespace": h.netns,
         "containerd-plugins-namespace": f"{h.netns}-plugins",
-        "storage-driver": "overlay2",
         "shutdown-timeout": 2,
     }
+    if h.containerd_store:
+        config["features"] = {"containerd-snapshotter": True}
+    else:
+        config["deprecated-key-path"] = str(Path(h.dir) / "key.json")
+        config["storage-driver"] = "overlay2"
+    return config
 
 
 def _dockerd_argv(h: Host) -> list[str]:
     """dockerd with its own roots, socket and pidfile (flags, so they show in ps)."""
     return [
-        DOCKERD,
+        h.dockerd,
         "--config-file",
         str(Path(h.dir) / "daemon.json"),
         "--data-root",
@@ -512,7 +651,12 @@ def _dockerd_argv(h: Host) -> list[str]:
 
 
 def _sshd_config(sb: Sandbox, h: Host) -> str:
-    """Key-only root login on the host's IP; SetEnv points remote docker and caches at this host."""
+    """Key-only root login on the host's IP; SetEnv points remote docker and caches at this host (and,
+    on a prefix engine's host, puts that engine's docker CLI first in PATH)."""
+    # Every host shares this machine's filesystem: give each its own cache (staging) dir.
+    env = f"DOCKER_HOST={h.docker_host} XDG_CACHE_HOME={Path(h.dir) / 'cache'}"
+    if h.session_path:
+        env += f" PATH={h.session_path}"
     return "\n".join(
         [
             f"ListenAddress {h.ip}:22",
@@ -534,8 +678,7 @@ def _sshd_config(sb: Sandbox, h: Host) -> str:
             "MaxStartups 100:30:200",
             "MaxSessions 100",
             "Subsystem sftp internal-sftp",
-            # Every host shares this machine's filesystem: give each its own cache (staging) dir.
-            f"SetEnv DOCKER_HOST={h.docker_host} XDG_CACHE_HOME={Path(h.dir) / 'cache'}",
+            f"SetEnv {env}",
             "",
         ]
     )
@@ -593,8 +736,8 @@ def _in_host(h: Host, argv: Sequence[str]) -> list[str]:
     ]
 
 
-def _start_daemons(specs: list[tuple[list[str], str]]) -> list[int]:
-    """Start each (argv, log) detached, output appended to its log; return the pids.
+def _start_daemons(specs: list[tuple[list[str], str, str]]) -> list[int]:
+    """Start each (argv, log, PATH) detached, output appended to its log; return the pids.
 
     Why detached: the daemons must outlive the ``up`` CLI, and no Popen object should be left
     behind to warn or turn into a zombie; a short-lived sh backgrounds each one (new session,
@@ -602,8 +745,8 @@ def _start_daemons(specs: list[tuple[list[str], str]]) -> list[int]:
     """
     script = '"$@" </dev/null >>"$LFSB_LOG" 2>&1 &\necho $!'
     pids = []
-    for argv, log in specs:
-        env = {"PATH": DAEMON_PATH, "HOME": "/root", "LANG": "C.UTF-8", "LFSB_LOG": log}
+    for argv, log, path in specs:
+        env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8", "LFSB_LOG": log}
         out = subprocess.run(
             ["/bin/sh", "-c", script, "sh", *argv],
             env=env,
@@ -661,6 +804,21 @@ def _wait_dockerd(sb: Sandbox, h: Host, deadline: float) -> None:
                 f"{_tail(Path(h.dockerd_log))}"
             )
         time.sleep(0.05)
+
+
+def _check_engine(sb: Sandbox, h: Host) -> str:
+    """``docker info`` on the host's socket; its ServerVersion. Fails when a containerd-store
+    engine does not report the containerd snapshotter (the feature flag was not taken)."""
+    fmt = "{{.ServerVersion}} {{json .DriverStatus}}"
+    out = str(sb.docker(h.name, "info", "--format", fmt, timeout=30).stdout).strip()
+    version, _, driver_status = out.partition(" ")
+    if h.containerd_store and CONTAINERD_SNAPSHOTTER not in driver_status:
+        raise SandboxError(
+            f"dockerd {version} of host {h.name} ({h.engine}) does not use the containerd image "
+            f"store: DriverStatus {driver_status}; tail of {h.dockerd_log}:\n"
+            f"{_tail(Path(h.dockerd_log))}"
+        )
+    return version
 
 
 def _wait_sshd_port(h: Host, deadline: float) -> None:
@@ -1090,17 +1248,26 @@ def _remove_cgroups(sid: str) -> None:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
-    sb = Sandbox.up(args.dir, hosts=args.hosts, timeout=args.timeout)
+    engines = dict(_parse_engine(e) for e in args.engine)
+    sb = Sandbox.up(args.dir, hosts=args.hosts, timeout=args.timeout, engines=engines)
     # stdout is meant for eval: the exports that make this shell host "a".
     print(f"export DOCKER_HOST={sb.hosts[0].docker_host}")
     print(f"export LAYERFERRY_SSH_CONFIG={sb.ssh_config}")
     print(f"# sandbox described in {sb.env_path}", file=sys.stderr)
     print(
         f"# {len(sb.hosts)} hosts up in {time.monotonic() - t0:.1f}s: "
-        + ", ".join(f"{h.alias}={h.ip}" for h in sb.hosts),
+        + ", ".join(f"{h.alias}={h.ip} ({h.engine_version or h.engine})" for h in sb.hosts),
         file=sys.stderr,
     )
     return 0
+
+
+def _parse_engine(spec: str) -> tuple[str, str]:
+    """``c=docker-26`` → ("c", "docker-26")."""
+    name, sep, kind = spec.partition("=")
+    if not sep or not name or not kind:
+        raise SandboxError(f"--engine takes HOST=KIND (e.g. c=docker-26), not {spec!r}")
+    return name, kind
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
@@ -1141,9 +1308,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"{sid} {sdir} {'live' if live else 'stale'}")
         ok = ok and live
         if live and sdir is not None:
-            for name, st in Sandbox.load(sdir).status().items():
+            sb = Sandbox.load(sdir)
+            for name, st in sb.status().items():
+                h = sb.host(name)
                 print(
-                    f"  {name}: " + " ".join(f"{k}={'up' if v else 'DOWN'}" for k, v in st.items())
+                    f"  {name}: "
+                    + " ".join(f"{k}={'up' if v else 'DOWN'}" for k, v in st.items())
+                    + f" engine={h.engine} ({h.engine_version or '?'})"
                 )
                 ok = ok and all(st.values())
     return 0 if ok and runs else 1
@@ -1154,6 +1325,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
     sb = Sandbox.load(args.dir)
     host = sb.host(args.host)
     print(f"export DOCKER_HOST={host.docker_host}")
+    if host.engine_prefix:
+        print(f'export PATH="{host.engine_prefix}/usr/bin:$PATH"')
     print(f"export LAYERFERRY_SSH_CONFIG={sb.ssh_config}")
     return 0
 
@@ -1175,9 +1348,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: up, down, status, clean."""
     parser = argparse.ArgumentParser(prog="sandbox.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start a sandbox (re-used if healthy)")
+    up = sub.add_parser(
+        "up",
+        help="start a sandbox (re-used if healthy)",
+        description="Start a sandbox (re-used if healthy). Hosts run the system's docker.io "
+        f"20.10 unless --engine says otherwise; {', '.join(PREFIX_ENGINES)} use the containerd "
+        f"image store and must be fetched first: {FETCH_SCRIPT} KIND.",
+    )
     up.add_argument("--dir", type=Path)
-    up.add_argument("--hosts", type=int, default=2)
+    up.add_argument("--hosts", type=int, default=2, help="number of hosts (default 2)")
+    up.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="HOST=KIND",
+        help=f"run KIND ({', '.join((SYSTEM_ENGINE, *PREFIX_ENGINES))}; or 20.10, 26, 28) on "
+        "HOST; repeatable; a host named here is created even beyond --hosts "
+        "(e.g. --engine c=docker-26: a, b on 20.10, c on 26)",
+    )
     up.add_argument("--timeout", type=float, default=30.0)
     up.set_defaults(func=_cmd_up)
     for name, func, text in [

@@ -1,7 +1,10 @@
-"""Integration fixtures: one two-host sandbox (real dockerd + sshd per host) for the whole session.
+"""Integration fixtures: two-host sandboxes (real dockerd + sshd per host), one per session each.
 
 Host ``a`` plays the operator's machine (the "local" engine, reached through its socket), host
-``b`` the remote target, reached over real SSH with host-key checking on.
+``b`` the remote target, reached over real SSH with host-key checking on. In ``world`` both run
+the system's Docker 20.10 (graphdriver store); in ``world26`` (started only when a test asks
+for it) ``b`` runs Debian trixie's Docker 26 with the containerd image store, so a test can run
+against both kinds of target by taking either fixture.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from sandbox.sandbox import Sandbox
 from layerferry import RecordingReporter, Settings
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+#: The newer engine the matrix tests use (scripts/fetch-engines.sh fetches it).
+NEW_ENGINE = "docker-26"
 
 
 @dataclass
@@ -74,16 +81,45 @@ class World:
         return self.sb.host("b").ssh_url
 
 
+def _world(sb: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> World:
+    sb.import_busybox("a", "bb:local")
+    cache_dir = tmp_path_factory.mktemp("lfcache")
+    settings = Settings(
+        docker_host=sb.host("a").docker_host, ssh_config=sb.ssh_config, cache_dir=cache_dir
+    )
+    return World(sb=sb, settings=settings, cache_dir=cache_dir)
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     sb = Sandbox.up()
     try:
-        sb.import_busybox("a", "bb:local")
-        cache_dir = tmp_path_factory.mktemp("lfcache")
-        settings = Settings(
-            docker_host=sb.host("a").docker_host, ssh_config=sb.ssh_config, cache_dir=cache_dir
+        yield _world(sb, tmp_path_factory)
+    finally:
+        sb.down()
+
+
+def fetch_engine(kind: str) -> None:
+    """Make sure ``kind`` is unpacked (cached: instant when it is). Fails, never skips: a test
+    that needs the engine must not pass silently where it cannot be had."""
+    script = REPO / "scripts" / "fetch-engines.sh"
+    res = subprocess.run(["bash", str(script), kind], capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        pytest.fail(
+            f"cannot fetch Docker engine {kind} ({script} {kind} exited {res.returncode}):\n"
+            f"{res.stderr.strip()}",
+            pytrace=False,
         )
-        yield World(sb=sb, settings=settings, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def world26(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Host ``a`` on Docker 20.10 (graphdriver store), target ``b`` on Docker 26 (containerd
+    image store); ``bb:local`` imported on ``a`` as in ``world``."""
+    fetch_engine(NEW_ENGINE)
+    sb = Sandbox.up(engines={"b": NEW_ENGINE})
+    try:
+        yield _world(sb, tmp_path_factory)
     finally:
         sb.down()
 
