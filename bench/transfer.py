@@ -74,7 +74,18 @@ def base_tarball() -> Path:
         )
         tmp = BASE_TAR.with_suffix(".tmp")
         subprocess.run(
-            ["tar", "-C", str(root), "--numeric-owner", "-cf", str(tmp), "."], check=True
+            [
+                "tar",
+                "-C",
+                str(root),
+                "--numeric-owner",
+                "--exclude=./var/cache/apt/archives/*.deb",
+                "--exclude=./var/lib/apt/lists/*",
+                "-cf",
+                str(tmp),
+                ".",
+            ],
+            check=True,
         )
         tmp.rename(BASE_TAR)
     finally:
@@ -117,7 +128,7 @@ def reset_target(sb: Sandbox, keep_base: bool) -> None:
     staging = Path(sb.host("b").dir) / "cache" / "layerferry" / "staging"
     shutil.rmtree(staging, ignore_errors=True)
     if keep_base:
-        sb.docker("b", "load", input=sb.docker("a", "save", "deb:base").stdout)
+        sb.docker("b", "load", input=sb.docker("a", "save", "deb:base", text=False).stdout)
 
 
 def timed(

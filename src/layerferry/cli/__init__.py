@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from . import commit as _commit  # noqa: F401  (registers the verb)
+from . import inventory as _inventory  # noqa: F401
 from . import load as _load  # noqa: F401
 from . import migrate as _migrate  # noqa: F401
 from . import save as _save  # noqa: F401

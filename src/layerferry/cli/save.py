@@ -8,6 +8,7 @@ import typer
 
 from ..errors import UsageError
 from ..tario.compression import Compression
+from ..workflows.inventory import Inventory
 from ..workflows.transfer import save
 from ._app import app, globals_of
 
@@ -28,11 +29,18 @@ def save_cmd(
         "--compress",
         help="Whole-archive compression: none, gzip or zstd (zstd: layerferry load, or docker load of Docker 25+).",
     ),
+    thin_for: Path | None = typer.Option(
+        None,
+        "--thin-for",
+        show_default=False,
+        help="An inventory of the receiving engine (from `layerferry inventory`): leave out what it has.",
+    ),
 ) -> None:
     """Save images into one archive that any Docker (20.10+), Podman or skopeo loads.
 
     Uncompressed and gzip archives load everywhere, plain `docker load` of 20.10 included;
-    zstd archives load with `layerferry load` anywhere, and with plain `docker load` of Docker 25 and later.
+    zstd archives load with `layerferry load` anywhere, and with plain `docker load` of Docker 25
+    and later. With --thin-for the archive is a delta for one engine: load it with `layerferry load`.
     """
     g = globals_of(ctx)
     try:
@@ -41,19 +49,25 @@ def save_cmd(
         raise UsageError(f"unknown compression {compress!r}: use none, gzip or zstd") from None
     if kind in (Compression.XZ, Compression.BZIP2):
         raise UsageError(f"layerferry does not write {compress}; use gzip or zstd")
+    inventory = Inventory.read(thin_for) if thin_for is not None else None
     if output == "-":
         if sys.stdout.isatty():
             raise UsageError(
                 "refusing to write an archive to a terminal; redirect it or use -o FILE"
             )
-        result = save(
-            images, sys.stdout.buffer, compression=kind, settings=g.settings, reporter=g.reporter
-        )
+        target: Path | None = None
     else:
-        path = Path(output)
-        _warn_suffix(path, kind, g.reporter.warn)
-        result = save(images, path, compression=kind, settings=g.settings, reporter=g.reporter)
-    if output != "-":
+        target = Path(output)
+        _warn_suffix(target, kind, g.reporter.warn)
+    result = save(
+        images,
+        target if target is not None else sys.stdout.buffer,
+        compression=kind,
+        thin_for=inventory,
+        settings=g.settings,
+        reporter=g.reporter,
+    )
+    if target is not None:
         g.emit(
             {
                 "output": result.output,

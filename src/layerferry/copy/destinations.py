@@ -262,16 +262,27 @@ class SshDaemonDestination(_EngineBacked):
 
 
 class ArchiveFileDestination:
-    """An archive file, written beside its final name and renamed only when complete."""
+    """An archive file, written beside its final name and renamed only when complete.
 
-    def __init__(self, path: Path, compression: Compression, cache: BlobCache) -> None:
+    With *present_chains* (a recorded inventory of the receiving engine) it is a delta: layers
+    whose chain the receiver holds are left out.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        compression: Compression,
+        cache: BlobCache,
+        present_chains: set[Digest] | None = None,
+    ) -> None:
         self.path = path
         self.where = str(path)
         self._compression = compression
         self._cache = cache
+        self._present = present_chains or set()
 
     def layer_chains(self) -> set[Digest]:
-        return set()
+        return self._present
 
     def has_image(self, image: ArchiveImage) -> bool:
         return False
@@ -292,8 +303,14 @@ class ArchiveFileDestination:
 class StreamDestination(ArchiveFileDestination):
     """An archive written to an open binary stream (``-o -``)."""
 
-    def __init__(self, stream: BinaryIO, compression: Compression, cache: BlobCache) -> None:
-        super().__init__(Path("-"), compression, cache)
+    def __init__(
+        self,
+        stream: BinaryIO,
+        compression: Compression,
+        cache: BlobCache,
+        present_chains: set[Digest] | None = None,
+    ) -> None:
+        super().__init__(Path("-"), compression, cache, present_chains)
         self.where = "standard output"
         self._stream = stream
 

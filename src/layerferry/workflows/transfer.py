@@ -29,6 +29,7 @@ from ..settings import Settings
 from ..tario.compression import Compression
 from ..units import human_bytes, plural
 from ._common import merge_by_config
+from .inventory import Inventory
 
 DEFAULT_PARALLEL = 4
 
@@ -92,10 +93,15 @@ def save(
     output: Path | BinaryIO,
     *,
     compression: Compression = Compression.NONE,
+    thin_for: Inventory | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> SaveResult:
-    """Write *images* from the local engine into one archive (docker-archive + OCI layout)."""
+    """Write *images* from the local engine into one archive (docker-archive + OCI layout).
+
+    With *thin_for* (an :class:`Inventory` of the receiving engine) the archive is a delta that
+    leaves out every layer that engine already holds.
+    """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
     if isinstance(output, Path):
@@ -103,11 +109,12 @@ def save(
     found = _images_from_engine(images, settings, reporter)
     cache = settings.blob_cache()
     destination: Destination
+    present = thin_for.chains if thin_for is not None else None
     if isinstance(output, Path):
-        destination = ArchiveFileDestination(output, compression, cache)
+        destination = ArchiveFileDestination(output, compression, cache, present)
     else:
-        destination = StreamDestination(output, compression, cache)
-    report = copy_images(found, destination, reporter=reporter, thin=False)
+        destination = StreamDestination(output, compression, cache, present)
+    report = copy_images(found, destination, reporter=reporter, thin=thin_for is not None)
     reporter.step(
         f"wrote {plural(len(found), 'image')} to {destination.where} ({human_bytes(report.bytes_sent)})"
     )
