@@ -133,3 +133,44 @@ def test_zstd_layers_fail_on_2010_and_load_on_26(world26: World) -> None:
     ok, out = _load(world26, "b", archive)
     assert ok, out
     assert _diff_ids(world26, "b", tag) == [str(diff_id)]
+
+
+def test_send_to_the_containerd_store_moves_only_missing_layers(world26: World) -> None:
+    """b runs Docker 26 with the containerd store: thin sends work there too."""
+    first = world26.lf("--json", "send", "bb:local", world26.target)
+    assert first.returncode == 0, first.stderr.decode()
+    name = f"c26-{secrets.token_hex(3)}"
+    tag = f"on26-{secrets.token_hex(3)}:1"
+    world26.docker("a", "run", "--name", name, "bb:local", "sh", "-c", "echo on26 > /x.txt")
+    world26.docker("a", "commit", name, tag)
+    out = world26.lf("--json", "send", tag, world26.target)
+    assert out.returncode == 0, out.stderr.decode()
+    host = json.loads(out.stdout)["hosts"][world26.target]
+    assert host["layers_sent"] == 1
+    assert host["bytes_sent"] < 50_000
+    assert b"refused the thin load" not in out.stderr
+    assert world26.docker("b", "run", "--rm", tag, "cat", "/x.txt") == "on26"
+
+
+def test_migrate_to_the_containerd_store(world26: World) -> None:
+    name = f"m26-{secrets.token_hex(3)}"
+    world26.docker(
+        "a",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        "8181:80",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    )
+    world26.docker("a", "exec", name, "sh", "-c", "echo 'moved to 26' > /www/index.html")
+    out = world26.lf("migrate", name, world26.target, "--start")
+    assert out.returncode == 0, out.stderr.decode()
+    assert world26.fetch("b", 8181) == "moved to 26\n"

@@ -133,10 +133,8 @@ class SshDaemonDestination(_EngineBacked):
         self._reporter = reporter or NullReporter()
 
     def layer_chains(self) -> set[Digest]:
-        if self.host.info.containerd_store:
-            # The containerd store decides presence by its content store, not by chain IDs;
-            # until that inventory is read, send whole images there.
-            return set()
+        # A containerd-store engine reports its images' diff IDs like a classic one, but decides
+        # presence by its content store; a thin load it refuses is retried whole (see receive).
         return super().layer_chains()
 
     @property
@@ -147,6 +145,21 @@ class SshDaemonDestination(_EngineBacked):
         return Compression.GZIP if "gzip" in tools else Compression.NONE
 
     def receive(
+        self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
+    ) -> None:
+        everything = {layer.diff_id for image in images for layer in image.layers}
+        try:
+            self._receive(images, include, meter)
+        except RemoteError as exc:
+            if not self.host.info.containerd_store or include >= everything:
+                raise
+            # Its content store lacked a layer its images list (e.g. pulled compressed): whole.
+            self._reporter.warn(
+                f"{self.where}: the engine refused the thin load ({exc}); sending whole images"
+            )
+            self._receive(images, everything, meter)
+
+    def _receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
         if "sha256sum" not in self.host.probe.tools:
