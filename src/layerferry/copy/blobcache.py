@@ -84,6 +84,12 @@ class BlobCache:
 
     def put_layer(self, stream: Readable, *, expected: Digest | None = None) -> LayerEntry:
         """Compress *stream* (an uncompressed layer tar) into the cache; returns its entry."""
+        return self.put_layer_tracked(stream, expected=expected)[0]
+
+    def put_layer_tracked(
+        self, stream: Readable, *, expected: Digest | None = None
+    ) -> tuple[LayerEntry, bool]:
+        """As :meth:`put_layer`, and whether the entry is new (False: the cache had it already)."""
         fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
         tmp = Path(tmp_name)
         try:
@@ -104,9 +110,10 @@ class BlobCache:
                 zst_size=hashed_out.count,
                 path=self._layers / f"{diff_id.hex}.tar.zst",
             )
+            created = self.layer(diff_id) is None
             os.replace(tmp, entry.path)
             self._write_meta(entry)
-            return entry
+            return entry, created
         finally:
             tmp.unlink(missing_ok=True)
 
