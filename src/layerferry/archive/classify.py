@@ -15,9 +15,9 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ArchiveError, LimitExceeded
+from ..errors import ArchiveError
 from .limits import Limits
-from .scan import Contents
+from .scan import Contents, check_metadata
 
 _ROOTFS_DIRS = {"bin", "boot", "etc", "home", "lib", "lib64", "opt", "root", "sbin", "usr", "var"}
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tar.xz", ".tar.bz2")
@@ -121,11 +121,7 @@ def _classify_at(contents: Contents, root: str, limits: Limits, what: str) -> Cl
 def _manifest_json(contents: Contents, root: str, limits: Limits, what: str) -> Any:
     blob = contents.get(root + "manifest.json")
     assert blob is not None
-    if blob.oversized or blob.size > limits.manifest_json_bytes:
-        raise LimitExceeded(
-            f"{what}: {root}manifest.json is {blob.size} bytes, over the "
-            f"{limits.manifest_json_bytes} limit; refused"
-        )
+    check_metadata(blob, limits.manifest_json_bytes, limits, what, f"{root}manifest.json")
     if blob.data is None:
         raise ArchiveError(f"{what}: {root}manifest.json is not JSON")
     try:

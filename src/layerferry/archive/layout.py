@@ -19,7 +19,7 @@ from ..reference import ImageName
 from .limits import Limits
 from .model import Findings, PlatformEntry
 from .platforms import Candidate, choose, is_attestation
-from .scan import Contents
+from .scan import Blob, Contents, check_metadata
 from .views import LayerRef, ViewImage, add_name, blob_key, is_index, is_manifest
 
 
@@ -216,7 +216,7 @@ class LayoutWalker:
         blob = self._contents.get(name)
         if blob is None:
             return None
-        return self._parse(blob.data, blob.oversized, blob.size, name)
+        return self._parse(blob, name)
 
     def _load_blob(
         self, desc: Descriptor, where: str, *, missing_ok: bool
@@ -245,21 +245,15 @@ class LayoutWalker:
                 )
             )
             return None
-        return self._parse(blob.data, blob.oversized, blob.size, key)
+        return self._parse(blob, key)
 
-    def _parse(
-        self, raw: bytes | None, oversized: bool, size: int, name: str
-    ) -> dict[str, Any] | None:
-        if oversized or size > self._limits.manifest_bytes:
-            raise LimitExceeded(
-                f"{self._what}: {name} is {size} bytes, over the "
-                f"{self._limits.manifest_bytes}-byte limit for metadata; refused"
-            )
-        if raw is None:
+    def _parse(self, blob: Blob, name: str) -> dict[str, Any] | None:
+        check_metadata(blob, self._limits.manifest_bytes, self._limits, self._what, name)
+        if blob.data is None:
             self._findings.problem(ArchiveError(f"{self._what}: {name} is not JSON"))
             return None
         try:
-            data = json.loads(raw)
+            data = json.loads(blob.data)
         except (ValueError, UnicodeDecodeError) as exc:
             self._findings.problem(ArchiveError(f"{self._what}: {name} is not valid JSON ({exc})"))
             return None

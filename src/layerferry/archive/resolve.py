@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 
 from ..copy.blobcache import BlobCache
-from ..errors import ArchiveError, IntegrityError, LimitExceeded
+from ..errors import ArchiveError, IntegrityError
 from ..oci.config import ImageConfig
 from ..oci.digest import Digest
 from ..tario.compression import Compression
 from .limits import Limits
 from .model import Findings, ReadImage, ReadLayer
-from .scan import Blob, Contents
+from .scan import Blob, Contents, check_metadata
 from .views import LayerRef, ViewImage
 
 _HEX_NAME = re.compile(r"^(?:blobs/(sha256|sha512)/)?([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -88,11 +88,13 @@ class Resolver:
         desc = view.config_descriptor
         if desc is not None and not self._blob_matches(blob, desc.digest, desc.size, view.view):
             return None
-        if blob.oversized or blob.size > self._limits.manifest_bytes:
-            raise LimitExceeded(
-                f"{self._what}: {view.view}: config {named} is {blob.size} bytes, over the "
-                f"{self._limits.manifest_bytes}-byte limit; refused"
-            )
+        check_metadata(
+            blob,
+            self._limits.manifest_bytes,
+            self._limits,
+            self._what,
+            f"{view.view}: config {named}",
+        )
         if blob.data is None:
             self._problem(f"{view.view}: config {named} is not JSON")
             return None

@@ -88,7 +88,9 @@ class Blob:
     data: bytes | None = None
     """Kept in memory: small JSON or a tiny file."""
     oversized: bool = False
-    """JSON that was over a cap, so not kept."""
+    """JSON over the per-document cap, so not kept."""
+    over_budget: bool = False
+    """JSON not kept because the archive's metadata budget was spent."""
     error: str | None = None
     """Why a compressed member could not be read (damaged stream)."""
 
@@ -214,7 +216,7 @@ def _take_file(
         if looks_like_tar(head):
             blob.layer = sink.put(_Prefixed(head, plain))
         elif kind is Compression.NONE:
-            blob.data, blob.oversized = _keep_small(head, plain, member.size, contents, limits)
+            _keep_small(blob, head, plain, member.size, contents, limits)
     except LimitExceeded:
         raise
     except IntegrityError as exc:
@@ -228,15 +230,29 @@ def _take_file(
 
 
 def _keep_small(
-    head: bytes, plain: Readable, size: int, contents: Contents, limits: Limits
-) -> tuple[bytes | None, bool]:
+    blob: Blob, head: bytes, plain: Readable, size: int, contents: Contents, limits: Limits
+) -> None:
     is_json = head.lstrip()[:1] in (b"{", b"[")
-    cap = limits.manifest_bytes if is_json else SMALL_RAW
-    if size > cap or contents.kept + size > limits.metadata_total:
-        return None, is_json
-    data = head + _read_up_to(plain, size - len(head))
-    contents.kept += len(data)
-    return data, False
+    if size > (limits.manifest_bytes if is_json else SMALL_RAW):
+        blob.oversized = is_json
+    elif contents.kept + size > limits.metadata_total:
+        blob.over_budget = is_json
+    else:
+        blob.data = head + _read_up_to(plain, size - len(head))
+        contents.kept += len(blob.data)
+
+
+def check_metadata(blob: Blob, cap: int, limits: Limits, what: str, name: str) -> None:
+    """Refuse metadata that was (or would have been) over a cap."""
+    if blob.oversized or blob.size > cap:
+        raise LimitExceeded(
+            f"{what}: {name} is {blob.size} bytes, over the {cap}-byte limit for metadata; refused"
+        )
+    if blob.over_budget:
+        raise LimitExceeded(
+            f"{what}: {name}: the archive holds more than {limits.metadata_total} bytes of JSON "
+            "metadata; refused"
+        )
 
 
 def check_links(contents: Contents, what: str) -> None:
