@@ -24,6 +24,11 @@ def save_cmd(
     compress: str = typer.Option(
         "none", "--compress", help="Whole-archive compression: none, gzip or zstd."
     ),
+    layer_compression: str = typer.Option(
+        "none",
+        "--layer-compression",
+        help="Layers inside the archive: none or gzip (every engine loads both; never zstd).",
+    ),
 ) -> None:
     """Save images into one archive that any Docker (20.10+), Podman or skopeo loads."""
     g = globals_of(ctx)
@@ -33,18 +38,36 @@ def save_cmd(
         raise UsageError(f"unknown compression {compress!r}: use none, gzip or zstd") from None
     if kind in (Compression.XZ, Compression.BZIP2):
         raise UsageError(f"layerferry does not write {compress}; use gzip or zstd")
+    if layer_compression not in ("none", "gzip"):
+        raise UsageError(
+            f"unknown layer compression {layer_compression!r}: use none or gzip "
+            "(zstd layers do not load on Docker 20.10; use --compress zstd for the whole file)"
+        )
+    layers = Compression(layer_compression)
     if output == "-":
         if sys.stdout.isatty():
             raise UsageError(
                 "refusing to write an archive to a terminal; redirect it or use -o FILE"
             )
         result = save(
-            images, sys.stdout.buffer, compression=kind, settings=g.settings, reporter=g.reporter
+            images,
+            sys.stdout.buffer,
+            compression=kind,
+            layer_compression=layers,
+            settings=g.settings,
+            reporter=g.reporter,
         )
     else:
         path = Path(output)
         _warn_suffix(path, kind, g.reporter.warn)
-        result = save(images, path, compression=kind, settings=g.settings, reporter=g.reporter)
+        result = save(
+            images,
+            path,
+            compression=kind,
+            layer_compression=layers,
+            settings=g.settings,
+            reporter=g.reporter,
+        )
     if output != "-":
         g.emit(
             {
@@ -60,6 +83,10 @@ def save_cmd(
 
 def _warn_suffix(path: Path, kind: Compression, warn: Callable[[str], None]) -> None:
     name = path.name
+    if kind is not Compression.NONE and name.endswith(".tar"):
+        suffix = _SUFFIXES[kind][0]
+        warn(f"{path} will hold a {kind.value} stream; name it {name}{suffix} to say so")
+        return
     for other, suffixes in _SUFFIXES.items():
         if name.endswith(suffixes) and other is not kind:
             warn(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..archive.encoding import Encoder, PlainEncoder, ZstdFrameEncoder, encoder_for
-from ..archive.writer import ArchiveImage, iter_archive
+from ..archive.writer import ArchiveImage, iter_archive, stored_layers
 from ..daemon.engine import Engine
 from ..daemon.progress import LoadResult, parse_load_text
 from ..errors import EngineError, IntegrityError, LayerferryError, RemoteError
@@ -142,11 +142,23 @@ class SshDaemonDestination(_EngineBacked):
 class ArchiveFileDestination:
     """An archive file, written beside its final name and renamed only when complete."""
 
-    def __init__(self, path: Path, compression: Compression, cache: BlobCache) -> None:
+    def __init__(
+        self,
+        path: Path,
+        compression: Compression,
+        cache: BlobCache,
+        layer_compression: Compression = Compression.NONE,
+    ) -> None:
         self.path = path
         self.where = str(path)
         self._compression = compression
+        self._layer_compression = layer_compression
         self._cache = cache
+
+    def _chunks(self, images: Sequence[ArchiveImage], include: set[Digest]) -> Iterator[bytes]:
+        layers = stored_layers(images, self._cache, self._layer_compression)
+        encoder = encoder_for(self._compression, self._cache)
+        return iter_archive(images, encoder, include=include, layers=layers)
 
     def layer_chains(self) -> set[Digest]:
         return set()
@@ -163,25 +175,27 @@ class ArchiveFileDestination:
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
-        chunks = iter_archive(images, encoder_for(self._compression, self._cache), include=include)
-        write_atomically(self.path, _metered(chunks, meter))
+        write_atomically(self.path, _metered(self._chunks(images, include), meter))
 
 
 class StreamDestination(ArchiveFileDestination):
     """An archive written to an open binary stream (``-o -``)."""
 
-    def __init__(self, stream: BinaryIO, compression: Compression, cache: BlobCache) -> None:
-        super().__init__(Path("-"), compression, cache)
+    def __init__(
+        self,
+        stream: BinaryIO,
+        compression: Compression,
+        cache: BlobCache,
+        layer_compression: Compression = Compression.NONE,
+    ) -> None:
+        super().__init__(Path("-"), compression, cache, layer_compression)
         self.where = "standard output"
         self._stream = stream
 
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
-        for chunk in _metered(
-            iter_archive(images, encoder_for(self._compression, self._cache), include=include),
-            meter,
-        ):
+        for chunk in _metered(self._chunks(images, include), meter):
             self._stream.write(chunk)
         self._stream.flush()
 

@@ -72,19 +72,29 @@ def save(
     output: Path | BinaryIO,
     *,
     compression: Compression = Compression.NONE,
+    layer_compression: Compression = Compression.NONE,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> SaveResult:
-    """Write *images* from the local engine into one archive (docker-archive + OCI layout)."""
+    """Write *images* from the local engine into one archive (docker-archive + OCI layout).
+
+    *compression* compresses the whole file; *layer_compression* (none or gzip) the layers
+    inside it, which every engine loads (zstd layers are refused: Docker 20.10 cannot load them).
+    """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    if layer_compression not in (Compression.NONE, Compression.GZIP):
+        raise UsageError(
+            f"layers are stored plain or gzip-compressed, not {layer_compression.value}: "
+            "Docker 20.10 cannot load zstd layers; use --compress zstd for the whole archive"
+        )
     found = _images_from_engine(images, settings, reporter)
     cache = settings.blob_cache()
     destination: Destination
     if isinstance(output, Path):
-        destination = ArchiveFileDestination(output, compression, cache)
+        destination = ArchiveFileDestination(output, compression, cache, layer_compression)
     else:
-        destination = StreamDestination(output, compression, cache)
+        destination = StreamDestination(output, compression, cache, layer_compression)
     report = copy_images(found, destination, reporter=reporter, thin=False)
     reporter.step(
         f"wrote {len(found)} image(s) to {destination.where} ({human_bytes(report.bytes_sent)})"
