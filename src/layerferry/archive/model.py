@@ -25,7 +25,8 @@ class Findings:
     def problem(self, error: IntegrityError) -> None:
         if self.strict:
             raise error
-        self.problems.append(error)
+        if all(str(p) != str(error) for p in self.problems):
+            self.problems.append(error)
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..archive.limits import Limits
+from ..archive.platforms import parse_platform
+from ..archive.read import ReadOptions
 from ..archive.writer import ArchiveImage
 from ..copy.destinations import (
     ArchiveFileDestination,
@@ -25,7 +28,7 @@ from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 from ..tario.compression import Compression
 from ..units import human_bytes
-from ._common import merge_by_config
+from ._common import choose_images, merge_by_config, name_images, warn_platform
 
 
 @dataclass(frozen=True)
@@ -106,22 +109,34 @@ def load(
     source: Path | BinaryIO,
     *,
     host: str | SshTarget | None = None,
+    tag: str | None = None,
+    select: Sequence[str] = (),
+    platform: str | None = None,
+    limits: Limits | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> LoadResult:
-    """Verify an archive completely, then load it into the local engine or a remote one."""
+    """Verify an archive completely, then load it into the local engine or a remote one.
+
+    Any form :mod:`layerferry.archive.read` knows is accepted (OCI-only archives too: the engine
+    is sent the combined form every Docker loads). *select* keeps the images named by tag,
+    1-based position or ID prefix; *tag* names the one image loaded (e.g. an untagged one).
+    """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
-    reader = ArchiveSource(settings.blob_cache())
-    images = (
-        reader.read_path(source)
-        if isinstance(source, Path)
-        else reader.read_stream(source, "standard input")
+    options = ReadOptions(
+        platform=parse_platform(platform) if platform else None, limits=limits or Limits()
     )
-    reporter.step(f"archive verified: {len(images)} image(s), every layer matches its digest")
+    reading = ArchiveSource(settings.blob_cache(), options, reporter).read(source)
+    images = name_images(choose_images(reading.archive_images(), select), tag)
+    reporter.step(
+        f"archive verified ({reading.format.value}): {len(images)} image(s), every layer "
+        "matches its digest"
+    )
     if host is None:
         engine = connect_local(settings.docker_host)
         try:
+            warn_platform(images, engine.info(), engine.where, reporter)
             report = copy_images(
                 images, DaemonDestination(engine, settings.blob_cache()), reporter=reporter
             )
@@ -130,6 +145,7 @@ def load(
     else:
         target = host if isinstance(host, SshTarget) else SshTarget.parse(host)
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
+            warn_platform(images, remote.info, str(target), reporter)
             report = copy_images(
                 images, SshDaemonDestination(remote, settings.blob_cache()), reporter=reporter
             )
