@@ -2,7 +2,8 @@
 # Installs the system packages layerferry's demo and tests use, only those missing (Debian/Ubuntu, root).
 set -euo pipefail
 
-packages=(docker.io openssh-server openssh-client busybox-static iproute2 zstd iptables)
+packages=(docker.io openssh-server openssh-client busybox-static iproute2 zstd iptables
+          skopeo podman umoci oci-image-tool)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
