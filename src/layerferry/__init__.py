@@ -11,6 +11,7 @@ from .errors import (
     HostKeyError,
     IntegrityError,
     LayerferryError,
+    LimitExceeded,
     NotFoundError,
     PartialFailure,
     RemoteError,
@@ -23,6 +24,7 @@ from .reporting import NullReporter, RecordingReporter, Reporter
 from .settings import Settings
 from .tario.compression import Compression
 from .workflows.commit import CommitResult, commit
+from .workflows.inspect import VerifyResult, inspect_archive, verify_archive
 from .workflows.migrate import MigrateResult, migrate
 from .workflows.transfer import LoadResult, SaveResult, SendResult, load, save, send
 
@@ -38,6 +40,7 @@ __all__ = [
     "ImageName",
     "IntegrityError",
     "LayerferryError",
+    "LimitExceeded",
     "LoadResult",
     "MigrateResult",
     "NotFoundError",
@@ -52,10 +55,13 @@ __all__ = [
     "SshTarget",
     "UnreachableError",
     "UsageError",
+    "VerifyResult",
     "__version__",
     "commit",
+    "inspect_archive",
     "load",
     "migrate",
     "save",
     "send",
+    "verify_archive",
 ]

@@ -17,7 +17,7 @@ from typing import Protocol
 from ..copy.blobcache import BlobCache, LayerEntry
 from ..errors import ArchiveError, IntegrityError, LimitExceeded
 from ..oci.digest import Digest
-from ..tario.compression import Compression, ExpansionBudget, open_decompressed
+from ..tario.compression import Compression, ExpansionBudget, detect, open_decompressed
 from ..tario.reader import BLOCK, MemberKind, looks_like_tar
 from ..tario.stream import Readable
 from ..tario.verify import VerifyingReader
@@ -173,7 +173,7 @@ class _Prefixed:
 class _Outer:
     """A member's own bytes; remembers when the archive around it failed (not the member)."""
 
-    def __init__(self, member: Member) -> None:
+    def __init__(self, member: Readable) -> None:
         self._member = member
         self.failed = False
 
@@ -206,17 +206,23 @@ def _take_file(
     budget: ExpansionBudget | None,
     what: str,
 ) -> Blob:
+    head = _read_up_to(member, BLOCK)
+    if detect(head) is Compression.NONE and looks_like_tar(head):
+        # A plain tar: its blob digest is its diff ID, so it is hashed once, by the sink.
+        layer = sink.put(_Prefixed(head, member))
+        return Blob(name, layer.size, layer.diff_id, Compression.NONE, layer=layer)
     label = f"{what}: member {name}"
-    outer = _Outer(member)
+    outer = _Outer(_Prefixed(head, member))
     raw = VerifyingReader(outer, what=label)
     plain, kind = open_decompressed(raw, label, budget)
     blob = Blob(name, member.size, Digest.of(b""), kind)
     try:
-        head = _read_up_to(plain, BLOCK)
-        if looks_like_tar(head):
-            blob.layer = sink.put(_Prefixed(head, plain))
-        elif kind is Compression.NONE:
+        if kind is Compression.NONE:
             _keep_small(blob, head, plain, member.size, contents, limits)
+        else:
+            inner = _read_up_to(plain, BLOCK)
+            if looks_like_tar(inner):
+                blob.layer = sink.put(_Prefixed(inner, plain))
     except LimitExceeded:
         raise
     except IntegrityError as exc:
@@ -232,13 +238,14 @@ def _take_file(
 def _keep_small(
     blob: Blob, head: bytes, plain: Readable, size: int, contents: Contents, limits: Limits
 ) -> None:
+    """Keep small JSON (and tiny files) in memory; *plain* still starts with *head*."""
     is_json = head.lstrip()[:1] in (b"{", b"[")
     if size > (limits.manifest_bytes if is_json else SMALL_RAW):
         blob.oversized = is_json
     elif contents.kept + size > limits.metadata_total:
         blob.over_budget = is_json
     else:
-        blob.data = head + _read_up_to(plain, size - len(head))
+        blob.data = _read_up_to(plain, size)
         contents.kept += len(blob.data)
 
 
