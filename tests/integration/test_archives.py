@@ -159,6 +159,19 @@ def test_inspect_verify_and_load(
     assert world.docker("a", "run", "--rm", tag, "cat", "/i.txt") == "interop"
 
 
+def test_load_from_a_pipe_picks_one_image(world: World, interop: Interop) -> None:
+    """`docker save a b | layerferry load - --image 1`: one image of two, through standard input."""
+    data = interop.archives["docker-save-two"].read_bytes()
+    world.docker("a", "rmi", "-f", interop.image_id, check=False)
+    out = world.lf("--json", "load", "-", "--image", interop.tag, input=gzip.compress(data, 1))
+    assert out.returncode == 0, out.stderr
+    assert [i["id"] for i in json.loads(out.stdout)["images"]] == [interop.image_id]
+    assert (
+        world.docker("a", "image", "inspect", "--format", "{{.Id}}", interop.tag)
+        == interop.image_id
+    )
+
+
 def test_inspect_shows_env_names_not_values(world: World, interop: Interop, tmp_path: Path) -> None:
     out = world.lf("inspect", str(interop.archives["docker-save"]))
     assert out.returncode == 0, out.stderr

@@ -440,6 +440,25 @@ def test_c10_default_platform_is_the_complete_host_one(tmp_path: Path) -> None:
     ]
 
 
+def test_c10_containerd_store_save_with_manifest_json(tmp_path: Path) -> None:
+    """Docker 25+ (containerd store): manifest.json lists the local platform, index.json all."""
+    tar, amd = multi_platform(tmp_path)
+    legacy = [
+        {
+            "Config": f"blobs/sha256/{hexof(amd.config)}",
+            "RepoTags": amd.tags,
+            "Layers": [f"blobs/sha256/{hexof(gz(layer))}" for layer in amd.layers],
+        }
+    ]
+    tar.file("manifest.json", json.dumps(legacy).encode())
+    reading = read(tar, tmp_path)
+    assert reading.format is ArchiveFormat.COMBINED
+    assert_same(reading, [amd])
+    assert reading.images[0].views == ["manifest.json", "index.json"]
+    assert [p.chosen for p in reading.images[0].platforms] == [True, False, False]
+    assert reading.findings.warnings == []
+
+
 def test_c10_explicit_platform_without_blobs(tmp_path: Path) -> None:
     tar, _ = multi_platform(tmp_path)
     with pytest.raises(

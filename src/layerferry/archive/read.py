@@ -107,7 +107,7 @@ def _read_stream(
     contents = scan(tar, sink, options.limits, budget, what)
     reading = _interpret(contents, kind, sink, options, what, reopen, depth)
     reading.ended_cleanly = tar.ended_cleanly
-    if not tar.ended_cleanly and reading.nested is None:
+    if not tar.ended_cleanly:
         reading.findings.warn(
             f"{what}: the archive ends without its end-of-archive blocks (cut short?); "
             "every member it has is complete"
