@@ -3,7 +3,8 @@
 # then fetches the newer Docker engine of the sandbox's engine matrix (Debian only; cached).
 set -euo pipefail
 
-packages=(docker.io openssh-server openssh-client busybox-static iproute2 zstd iptables debian-archive-keyring)
+packages=(docker.io openssh-server openssh-client busybox-static iproute2 zstd iptables debian-archive-keyring
+          skopeo podman umoci oci-image-tool)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -11,6 +11,7 @@ from .errors import (
     HostKeyError,
     IntegrityError,
     LayerferryError,
+    LimitExceeded,
     NotFoundError,
     PartialFailure,
     RemoteError,
@@ -23,6 +24,8 @@ from .reporting import NullReporter, RecordingReporter, Reporter
 from .settings import Settings
 from .tario.compression import Compression
 from .workflows.commit import CommitResult, commit
+from .workflows.inspect import VerifyResult, inspect_archive, verify_archive
+from .workflows.inventory import Inventory, inventory
 from .workflows.migrate import MigrateResult, migrate
 from .workflows.transfer import LoadResult, SaveResult, SendResult, load, save, send
 
@@ -36,8 +39,10 @@ __all__ = [
     "EngineError",
     "HostKeyError",
     "ImageName",
+    "Inventory",
     "IntegrityError",
     "LayerferryError",
+    "LimitExceeded",
     "LoadResult",
     "MigrateResult",
     "NotFoundError",
@@ -52,10 +57,14 @@ __all__ = [
     "SshTarget",
     "UnreachableError",
     "UsageError",
+    "VerifyResult",
     "__version__",
     "commit",
+    "inspect_archive",
+    "inventory",
     "load",
     "migrate",
     "save",
     "send",
+    "verify_archive",
 ]

@@ -12,6 +12,7 @@ OpenSSH exit statuses, OS errors) are translated at the boundary that meets them
     ├── NotFoundError                exit 3   unknown image, container, file
     ├── IntegrityError               exit 4   digest/size mismatch, truncated or malformed archive
     │   └── ArchiveError                      not an image archive, unsupported layout
+    │       └── LimitExceeded                 a guard against hostile input tripped
     ├── RemoteError                  exit 5   the SSH side failed
     │   ├── HostKeyError                      unknown or changed host key: refused
     │   └── UnreachableError                  cannot connect, auth refused, no docker there
@@ -51,6 +52,10 @@ class IntegrityError(LayerferryError):
 
 class ArchiveError(IntegrityError):
     """The input is not an image archive layerferry can read, or it is malformed."""
+
+
+class LimitExceeded(ArchiveError):
+    """A size, nesting or decompression limit kept against hostile input was exceeded."""
 
 
 class RemoteError(LayerferryError):
@@ -100,6 +105,7 @@ __all__ = [
     "HostKeyError",
     "IntegrityError",
     "LayerferryError",
+    "LimitExceeded",
     "NotFoundError",
     "PartialFailure",
     "RemoteError",

@@ -169,7 +169,9 @@ def test_layer_count_mismatch(tmp_path: Path, cache: BlobCache) -> None:
         ["demo:1"],
         {"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64] * 3}},
     )
-    with pytest.raises(ArchiveError, match="manifest lists 2 layers, config declares 3"):
+    with pytest.raises(
+        ArchiveError, match="manifest.json entry 1 lists 2 layers, config declares 3"
+    ):
         ingest_docker_archive((tmp_path / "x.tar").open("rb"), cache)  # type: ignore[arg-type]
 
 

@@ -54,3 +54,29 @@ def test_empty_archive_is_refused(tmp_path: pytest.TempPathFactory) -> None:  # 
     out = lf("--cache-dir", str(path.parent / "c"), "load", str(path))
     assert out.returncode == 4
     assert "archive is empty" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "warned"),
+    [
+        ("x.tar", "gzip", "x.tar will hold a gzip stream; name it x.tar.gz to say so"),
+        ("x.tar.gz", "zstd", "x.tar.gz ends in .gz but the archive is zstd"),
+        ("x.tar.zst", "zstd", None),
+    ],
+)
+def test_c03_save_warns_when_the_name_contradicts_the_content(
+    tmp_path: pytest.TempPathFactory, name: str, kind: str, warned: str | None
+) -> None:
+    """Checked before any engine is asked (here there is none: the save then fails)."""
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-m", "layerferry", "save", "app:1", "-o", f"{tmp_path}/{name}"]
+        + ["--compress", kind],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"},
+    )
+    assert out.returncode != 0
+    assert (warned in out.stderr) if warned else ("warning" not in out.stderr)

@@ -26,6 +26,8 @@ class Encoder(Protocol):
 
     def layer(self, entry: LayerEntry) -> Iterator[bytes]: ...
 
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]: ...
+
     def finish(self) -> Iterator[bytes]: ...
 
 
@@ -39,6 +41,9 @@ class PlainEncoder:
 
     def layer(self, entry: LayerEntry) -> Iterator[bytes]:
         yield from self._cache.iter_uncompressed(entry)
+
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        yield from chunks
 
     def finish(self) -> Iterator[bytes]:
         return iter(())
@@ -66,6 +71,14 @@ class ZstdFrameEncoder:
         yield from self._flush()
         yield from self._cache.iter_compressed(entry)
 
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        yield from self._flush()
+        frame = self._cctx.compressobj()
+        for chunk in chunks:
+            if out := frame.compress(chunk):
+                yield out
+        yield frame.flush()
+
     def finish(self) -> Iterator[bytes]:
         yield from self._flush()
 
@@ -81,7 +94,10 @@ class GzipEncoder:
             yield out
 
     def layer(self, entry: LayerEntry) -> Iterator[bytes]:
-        for chunk in self._cache.iter_uncompressed(entry):
+        yield from self.stream(self._cache.iter_uncompressed(entry))
+
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
             yield from self.raw(chunk)
 
     def finish(self) -> Iterator[bytes]:

@@ -8,17 +8,19 @@ still list them (DESIGN §3: this form loads on every engine measured).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from ..copy.blobcache import LayerEntry
-from ..errors import IntegrityError
+from ..copy.blobcache import BlobCache, LayerEntry
+from ..errors import IntegrityError, UsageError
 from ..oci import mediatypes as mt
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
 from ..oci.manifest import Index, Manifest, canonical_json
 from ..reference import ImageName
+from ..tario.compression import Compression
 from ..tario.tarstream import END_OF_ARCHIVE, member_header, padding
 from .encoding import Encoder
 
@@ -37,11 +39,45 @@ class ArchiveImage:
                 f"declares {len(diff_ids)} (or in another order)"
             )
 
-    def manifest(self) -> Manifest:
+    def manifest(self, layers: Sequence[Descriptor] | None = None) -> Manifest:
+        """The OCI manifest; *layers* describe the stored blobs (default: plain tars)."""
+        if layers is None:
+            layers = [Descriptor(mt.OCI_LAYER, e.diff_id, e.size) for e in self.layers]
         return Manifest(
             config=Descriptor(mt.OCI_CONFIG, self.config.digest, len(self.config.raw)),
-            layers=[Descriptor(mt.OCI_LAYER, e.diff_id, e.size) for e in self.layers],
+            layers=list(layers),
         )
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """How one layer is stored in the archive: its blob's descriptor, and where its bytes are."""
+
+    descriptor: Descriptor
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    """The blob's bytes; None: the plain tar, streamed by the encoder from the cache entry."""
+
+
+def stored_layers(
+    images: Sequence[ArchiveImage], cache: BlobCache, compression: Compression
+) -> dict[Digest, StoredLayer]:
+    """Per diff ID, the blob an archive stores: the plain tar, or its gzip form (made once)."""
+    if compression not in (Compression.NONE, Compression.GZIP):
+        raise UsageError(
+            f"layers are stored plain or gzip-compressed, not {compression.value}: Docker 20.10 "
+            "cannot load zstd layers; compress the whole archive with --compress zstd instead"
+        )
+    out: dict[Digest, StoredLayer] = {}
+    for entry in (e for image in images for e in image.layers):
+        if entry.diff_id in out:
+            continue
+        if compression is Compression.GZIP:
+            blob = cache.gzip_layer(entry)
+            desc = Descriptor(mt.OCI_LAYER_GZIP, blob.digest, blob.size)
+            out[entry.diff_id] = StoredLayer(desc, partial(cache.iter_gzip, blob))
+        else:
+            out[entry.diff_id] = StoredLayer(Descriptor(mt.OCI_LAYER, entry.diff_id, entry.size))
+    return out
 
 
 def _blob_name(digest: Digest) -> str:
@@ -52,30 +88,76 @@ def _file(name: str, data: bytes) -> bytes:
     return member_header(name, len(data)) + data + padding(len(data))
 
 
-def _index(images: Sequence[ArchiveImage]) -> Index:
-    entries: list[Descriptor] = []
-    for image in images:
-        manifest = image.manifest()
-        raw = manifest.to_bytes()
-        if not image.tags:
-            entries.append(Descriptor(mt.OCI_MANIFEST, Digest.of(raw), len(raw)))
-        for tag in image.tags:
-            annotations = {mt.ANNOTATION_DOCKER_NAME: tag.full, mt.ANNOTATION_REF_NAME: tag.tag}
-            entries.append(Descriptor(mt.OCI_MANIFEST, Digest.of(raw), len(raw), annotations))
-    return Index(entries)
+@dataclass(frozen=True)
+class _Plan:
+    """Everything an archive's metadata says, decided (and checked) before the first byte."""
 
+    images: Sequence[ArchiveImage]
+    layers: dict[Digest, StoredLayer]
+    manifests: list[Manifest]
 
-def _docker_manifest(images: Sequence[ArchiveImage]) -> bytes:
-    return canonical_json(
-        [
-            {
-                "Config": _blob_name(image.config.digest),
-                "RepoTags": [str(tag) for tag in image.tags] or None,
-                "Layers": [_blob_name(entry.diff_id) for entry in image.layers],
+    @classmethod
+    def make(
+        cls, images: Sequence[ArchiveImage], layers: dict[Digest, StoredLayer] | None
+    ) -> _Plan:
+        if layers is None:
+            layers = {
+                e.diff_id: StoredLayer(Descriptor(mt.OCI_LAYER, e.diff_id, e.size))
+                for image in images
+                for e in image.layers
             }
-            for image in images
+        manifests = [
+            image.manifest([layers[e.diff_id].descriptor for e in image.layers]) for image in images
         ]
-    )
+        plan = cls(images, layers, manifests)
+        plan.self_check()
+        return plan
+
+    def self_check(self) -> None:
+        """The writer's own promises (cases C05, C11, C12, C13), checked before writing."""
+        for image, manifest in zip(self.images, self.manifests, strict=True):
+            diff_ids = image.config.diff_ids
+            if len(manifest.layers) != len(diff_ids):
+                raise IntegrityError(
+                    f"writer self-check: image {image.config.digest.short}: the manifest lists "
+                    f"{len(manifest.layers)} layers, config declares {len(diff_ids)}"
+                )
+            for number, (entry, desc) in enumerate(
+                zip(image.layers, manifest.layers, strict=True), 1
+            ):
+                plain = desc.media_type == mt.OCI_LAYER
+                if plain and (desc.digest != entry.diff_id or desc.size != entry.size):
+                    raise IntegrityError(
+                        f"writer self-check: image {image.config.digest.short}: layer {number}: "
+                        f"descriptor {desc.digest} ({desc.size} bytes) is not the layer's "
+                        f"{entry.diff_id} ({entry.size} bytes)"
+                    )
+        index = self.index()
+        if len({d.digest for d in index.manifests}) != len({m.digest for m in self.manifests}):
+            raise IntegrityError("writer self-check: index.json does not list every image")
+
+    def index(self) -> Index:
+        entries: list[Descriptor] = []
+        for image, manifest in zip(self.images, self.manifests, strict=True):
+            raw = manifest.to_bytes()
+            if not image.tags:
+                entries.append(Descriptor(mt.OCI_MANIFEST, Digest.of(raw), len(raw)))
+            for tag in image.tags:
+                annotations = {mt.ANNOTATION_DOCKER_NAME: tag.full, mt.ANNOTATION_REF_NAME: tag.tag}
+                entries.append(Descriptor(mt.OCI_MANIFEST, Digest.of(raw), len(raw), annotations))
+        return Index(entries)
+
+    def docker_manifest(self) -> bytes:
+        return canonical_json(
+            [
+                {
+                    "Config": _blob_name(image.config.digest),
+                    "RepoTags": [str(tag) for tag in image.tags] or None,
+                    "Layers": [_blob_name(d.digest) for d in manifest.layers],
+                }
+                for image, manifest in zip(self.images, self.manifests, strict=True)
+            ]
+        )
 
 
 def layers_to_write(
@@ -90,18 +172,18 @@ def layers_to_write(
     return list(chosen.values())
 
 
-def iter_metadata(images: Sequence[ArchiveImage], encoder: Encoder) -> Iterator[bytes]:
+def _iter_metadata(plan: _Plan, encoder: Encoder) -> Iterator[bytes]:
     """Every member but the layers: layout marker, both indexes, configs and manifests."""
     yield from encoder.raw(_file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"})))
-    yield from encoder.raw(_file("index.json", _index(images).to_bytes()))
-    yield from encoder.raw(_file("manifest.json", _docker_manifest(images)))
+    yield from encoder.raw(_file("index.json", plan.index().to_bytes()))
+    yield from encoder.raw(_file("manifest.json", plan.docker_manifest()))
     yield from encoder.raw(member_header("blobs/", 0, directory=True))
     yield from encoder.raw(member_header("blobs/sha256/", 0, directory=True))
     written: set[Digest] = set()
-    for image in images:
+    for image, manifest in zip(plan.images, plan.manifests, strict=True):
         for digest, data in (
             (image.config.digest, image.config.raw),
-            (image.manifest().digest, image.manifest().to_bytes()),
+            (manifest.digest, manifest.to_bytes()),
         ):
             if digest not in written:
                 written.add(digest)
@@ -109,7 +191,7 @@ def iter_metadata(images: Sequence[ArchiveImage], encoder: Encoder) -> Iterator[
 
 
 def iter_layer_member(entry: LayerEntry, encoder: Encoder) -> Iterator[bytes]:
-    """One layer as a tar member (header, content, padding): the same bytes in every archive."""
+    """One plain layer as a tar member (header, content, padding): the same bytes in every archive."""
     yield from encoder.raw(member_header(_blob_name(entry.diff_id), entry.size))
     yield from encoder.layer(entry)
     yield from encoder.raw(padding(entry.size))
@@ -120,23 +202,38 @@ def iter_archive(
     encoder: Encoder,
     *,
     include: set[Digest] | None = None,
+    layers: dict[Digest, StoredLayer] | None = None,
 ) -> Iterator[bytes]:
     """Yield the encoded archive. Layers whose diff ID is not in *include* are left out (thin).
 
+    *layers* (from :func:`stored_layers`) chooses how layers are stored; default plain tars.
+    Every blob's bytes are verified against their digest and size while they stream out of the
+    cache, so a damaged cache entry stops the archive (its destination then removes it).
     Metadata comes first, so a one-pass reader can plan before the layers arrive.
     """
-    yield from iter_metadata(images, encoder)
+    plan = _Plan.make(images, layers)
+    yield from _iter_metadata(plan, encoder)
+    written: set[Digest] = set()
     for entry in layers_to_write(images, include):
-        yield from iter_layer_member(entry, encoder)
+        stored = plan.layers[entry.diff_id]
+        digest = stored.descriptor.digest
+        if digest in written:
+            continue
+        written.add(digest)
+        if stored.chunks is None:
+            yield from iter_layer_member(entry, encoder)
+        else:
+            yield from encoder.raw(member_header(_blob_name(digest), stored.descriptor.size))
+            yield from encoder.stream(stored.chunks())
+            yield from encoder.raw(padding(stored.descriptor.size))
     yield from encoder.raw(END_OF_ARCHIVE)
     yield from encoder.finish()
 
 
 def iter_tail(images: Sequence[ArchiveImage], encoder: Encoder) -> Iterator[bytes]:
-    """The metadata and end of an archive whose layer members were sent ahead (staged on a host).
-
-    Engines unpack the whole archive before reading it, so member order does not matter to them.
-    """
-    yield from iter_metadata(images, encoder)
+    """The metadata and end of an archive whose (plain) layer members were sent ahead, staged
+    on a host. Engines unpack the whole archive before reading it, so member order does not
+    matter to them."""
+    yield from _iter_metadata(_Plan.make(images, None), encoder)
     yield from encoder.raw(END_OF_ARCHIVE)
     yield from encoder.finish()

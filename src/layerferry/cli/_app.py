@@ -13,7 +13,8 @@ import click
 import typer
 
 from .. import __version__
-from ..errors import EXIT_INTERRUPTED, LayerferryError
+from ..archive.limits import Limits
+from ..errors import EXIT_INTERRUPTED, LayerferryError, UsageError
 from ..settings import Settings
 from ._render import ConsoleReporter
 
@@ -51,6 +52,24 @@ class Globals:
         if self.json:
             self.emitted = True
             sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+    def limits(self, max_expansion: int | None) -> Limits:
+        if max_expansion is None:
+            return Limits()
+        if max_expansion < 1:
+            raise UsageError("--max-expansion must be a positive ratio, e.g. 1000")
+        return Limits(expansion_ratio=max_expansion)
+
+
+def limits_option() -> Any:
+    return typer.Option(
+        None,
+        "--max-expansion",
+        envvar="LAYERFERRY_MAX_EXPANSION",
+        help="Refuse input that decompresses to more than RATIO times its size "
+        f"(default {Limits().expansion_ratio}, beyond the first GiB).",
+        metavar="RATIO",
+    )
 
 
 _GLOBAL_FLAGS = {"--debug", "--json", "--quiet", "-q", "--ssh-config", "--cache-dir", "--version"}

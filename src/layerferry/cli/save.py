@@ -35,6 +35,11 @@ def save_cmd(
         show_default=False,
         help="An inventory of the receiving engine (from `layerferry inventory`): leave out what it has.",
     ),
+    layer_compression: str = typer.Option(
+        "none",
+        "--layer-compression",
+        help="Layers inside the archive: none or gzip (every engine loads both; never zstd).",
+    ),
 ) -> None:
     """Save images into one archive that any Docker (20.10+), Podman or skopeo loads.
 
@@ -49,6 +54,12 @@ def save_cmd(
         raise UsageError(f"unknown compression {compress!r}: use none, gzip or zstd") from None
     if kind in (Compression.XZ, Compression.BZIP2):
         raise UsageError(f"layerferry does not write {compress}; use gzip or zstd")
+    if layer_compression not in ("none", "gzip"):
+        raise UsageError(
+            f"unknown layer compression {layer_compression!r}: use none or gzip "
+            "(zstd layers do not load on Docker 20.10; use --compress zstd for the whole file)"
+        )
+    layers = Compression(layer_compression)
     inventory = Inventory.read(thin_for) if thin_for is not None else None
     if output == "-":
         if sys.stdout.isatty():
@@ -63,6 +74,7 @@ def save_cmd(
         images,
         target if target is not None else sys.stdout.buffer,
         compression=kind,
+        layer_compression=layers,
         thin_for=inventory,
         settings=g.settings,
         reporter=g.reporter,
@@ -82,6 +94,10 @@ def save_cmd(
 
 def _warn_suffix(path: Path, kind: Compression, warn: Callable[[str], None]) -> None:
     name = path.name
+    if kind is not Compression.NONE and name.endswith(".tar"):
+        suffix = _SUFFIXES[kind][0]
+        warn(f"{path} will hold a {kind.value} stream; name it {name}{suffix} to say so")
+        return
     for other, suffixes in _SUFFIXES.items():
         if name.endswith(suffixes) and other is not kind:
             warn(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,14 @@ from ..tario.verify import VerifyingReader
 
 CHUNK = 1024 * 1024
 ZSTD_LEVEL = 3
+GZIP_LAYER_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class GzipBlob:
+    digest: Digest
+    size: int
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,12 @@ class BlobCache:
 
     def put_layer(self, stream: Readable, *, expected: Digest | None = None) -> LayerEntry:
         """Compress *stream* (an uncompressed layer tar) into the cache; returns its entry."""
+        return self.put_layer_tracked(stream, expected=expected)[0]
+
+    def put_layer_tracked(
+        self, stream: Readable, *, expected: Digest | None = None
+    ) -> tuple[LayerEntry, bool]:
+        """As :meth:`put_layer`, and whether the entry is new (False: the cache had it already)."""
         fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
         tmp = Path(tmp_name)
         try:
@@ -104,9 +119,10 @@ class BlobCache:
                 zst_size=hashed_out.count,
                 path=self._layers / f"{diff_id.hex}.tar.zst",
             )
+            created = self.layer(diff_id) is None
             os.replace(tmp, entry.path)
             self._write_meta(entry)
-            return entry
+            return entry, created
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -146,13 +162,63 @@ class BlobCache:
                     size=entry.size,
                     what=f"cached layer {entry.diff_id.short}",
                 )
-                while chunk := reader.read(CHUNK):
-                    yield chunk
+                try:
+                    while chunk := reader.read(CHUNK):
+                        yield chunk
+                except zstandard.ZstdError as exc:
+                    raise IntegrityError(
+                        f"cached layer {entry.diff_id.short} is damaged ({exc})",
+                        hint=f"remove {entry.path} and read the image again",
+                    ) from exc
                 reader.check()
 
     def discard_layer(self, diff_id: Digest) -> None:
-        for suffix in (".json", ".tar.zst"):
+        for suffix in (".json", ".tar.zst", ".gz.json", ".tar.gz"):
             (self._layers / f"{diff_id.hex}{suffix}").unlink(missing_ok=True)
+
+    # -- gzip forms of layers (for archives that store gzip layers) -----------------------------
+    def gzip_layer(self, entry: LayerEntry) -> GzipBlob:
+        """The layer as a gzip blob, made once (deterministically: no name, mtime 0) and kept."""
+        meta = self._layers / f"{entry.diff_id.hex}.gz.json"
+        path = self._layers / f"{entry.diff_id.hex}.tar.gz"
+        try:
+            record = json.loads(meta.read_text())
+            blob = GzipBlob(Digest.parse(record["digest"]), int(record["size"]), path)
+            if path.stat().st_size == blob.size:
+                return blob
+        except (OSError, ValueError, KeyError):
+            pass
+        fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as raw_out:
+                out = _HashingWriter(raw_out)
+                z = zlib.compressobj(GZIP_LAYER_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+                for chunk in self.iter_uncompressed(entry):
+                    out.write(z.compress(chunk))
+                out.write(z.flush())
+                raw_out.flush()
+                os.fsync(raw_out.fileno())
+            blob = GzipBlob(Digest("sha256", out.hash.hexdigest()), out.count, path)
+            os.replace(tmp_name, path)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        tmp_meta = meta.with_suffix(".tmp")
+        tmp_meta.write_text(json.dumps({"digest": str(blob.digest), "size": blob.size}))
+        os.replace(tmp_meta, meta)
+        return blob
+
+    def iter_gzip(self, blob: GzipBlob) -> Iterator[bytes]:
+        """A gzip layer blob, verified against its recorded digest and size while read."""
+        with blob.path.open("rb") as fh:
+            reader = VerifyingReader(
+                fh,
+                expected=blob.digest,
+                size=blob.size,
+                what=f"cached gzip layer {blob.digest.short}",
+            )
+            while chunk := reader.read(CHUNK):
+                yield chunk
+            reader.check()
 
     # -- configs ------------------------------------------------------------------------------
     def config(self, digest: Digest) -> bytes | None:

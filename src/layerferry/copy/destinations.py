@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..archive.encoding import PlainEncoder, encoder_for
-from ..archive.writer import ArchiveImage, iter_archive, iter_tail, layers_to_write
+from ..archive.writer import ArchiveImage, iter_archive, iter_tail, layers_to_write, stored_layers
 from ..daemon.engine import Engine
 from ..daemon.progress import LoadResult, parse_load_text
 from ..errors import (
@@ -286,13 +286,20 @@ class ArchiveFileDestination:
         path: Path,
         compression: Compression,
         cache: BlobCache,
+        layer_compression: Compression = Compression.NONE,
         present_chains: set[Digest] | None = None,
     ) -> None:
         self.path = path
         self.where = str(path)
         self._compression = compression
+        self._layer_compression = layer_compression
         self._cache = cache
         self._present = present_chains or set()
+
+    def _chunks(self, images: Sequence[ArchiveImage], include: set[Digest]) -> Iterator[bytes]:
+        layers = stored_layers(images, self._cache, self._layer_compression)
+        encoder = encoder_for(self._compression, self._cache)
+        return iter_archive(images, encoder, include=include, layers=layers)
 
     def layer_chains(self) -> set[Digest]:
         return self._present
@@ -309,8 +316,7 @@ class ArchiveFileDestination:
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
-        chunks = iter_archive(images, encoder_for(self._compression, self._cache), include=include)
-        write_atomically(self.path, _metered(chunks, meter))
+        write_atomically(self.path, _metered(self._chunks(images, include), meter))
 
 
 class StreamDestination(ArchiveFileDestination):
@@ -321,19 +327,17 @@ class StreamDestination(ArchiveFileDestination):
         stream: BinaryIO,
         compression: Compression,
         cache: BlobCache,
+        layer_compression: Compression = Compression.NONE,
         present_chains: set[Digest] | None = None,
     ) -> None:
-        super().__init__(Path("-"), compression, cache, present_chains)
+        super().__init__(Path("-"), compression, cache, layer_compression, present_chains)
         self.where = "standard output"
         self._stream = stream
 
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
     ) -> None:
-        for chunk in _metered(
-            iter_archive(images, encoder_for(self._compression, self._cache), include=include),
-            meter,
-        ):
+        for chunk in _metered(self._chunks(images, include), meter):
             self._stream.write(chunk)
         self._stream.flush()
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..archive.ingest import ingest_docker_archive
+from ..archive.ingest import ingest_archive
+from ..archive.model import ArchiveReading
+from ..archive.read import ReadOptions, read_path, read_stream
+from ..archive.scan import CachingSink
 from ..archive.writer import ArchiveImage
 from ..daemon.engine import Engine, ImageRecord
-from ..errors import IntegrityError, NotFoundError
+from ..errors import IntegrityError
 from ..oci.config import ImageConfig
 from ..reference import ImageName, check_image_ref
-from ..tario.compression import open_decompressed
+from ..reporting import NullReporter, Reporter
 from ..tario.stream import IterStream, Readable
 from .blobcache import BlobCache
 
@@ -33,9 +36,7 @@ class DaemonSource:
         if cached is not None:
             return cached
         stream = IterStream(self.engine.save(record.id))
-        images = ingest_docker_archive(
-            stream, self.cache, what=f"{self.engine.where}: save of {ref}"
-        )
+        images = ingest_archive(stream, self.cache, what=f"{self.engine.where}: save of {ref}")
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
@@ -61,21 +62,34 @@ def _tags_for(ref: str, record: ImageRecord) -> list[ImageName]:
 
 
 class ArchiveSource:
-    """Images from an archive file or stream (any whole-file compression, detected by magic)."""
+    """Images from an archive: a file, a directory (OCI layout, skopeo dir) or a stream.
 
-    def __init__(self, cache: BlobCache) -> None:
+    Every form :mod:`layerferry.archive.read` knows, any whole-file compression; everything is
+    checked and cached before an image is returned.
+    """
+
+    def __init__(
+        self,
+        cache: BlobCache,
+        options: ReadOptions | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
         self.cache = cache
+        self.options = options or ReadOptions()
+        self.reporter = reporter or NullReporter()
+
+    def read(self, source: Path | Readable, what: str = "standard input") -> ArchiveReading:
+        sink = CachingSink(self.cache)
+        if isinstance(source, Path):
+            reading = read_path(source, sink, self.options)
+        else:
+            reading = read_stream(source, sink, what, self.options)
+        for warning in reading.findings.warnings:
+            self.reporter.warn(warning)
+        return reading
 
     def read_stream(self, stream: Readable, what: str) -> list[ArchiveImage]:
-        plain, _ = open_decompressed(stream, what)
-        return ingest_docker_archive(plain, self.cache, what=what)
+        return self.read(stream, what).archive_images()
 
     def read_path(self, path: Path) -> list[ArchiveImage]:
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"{path}: no such file") from exc
-        except OSError as exc:
-            raise NotFoundError(f"{path}: cannot open ({exc.strerror})") from exc
-        with fh:
-            return self.read_stream(fh, str(path))
+        return self.read(path).archive_images()

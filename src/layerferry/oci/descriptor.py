@@ -69,4 +69,7 @@ class Descriptor:
                 variant=raw_platform.get("variant"),
             )
         annotations = data.get("annotations") or {}
-        return cls(str(media_type), digest, size, dict(annotations), platform)
+        if not isinstance(annotations, dict):
+            raise ArchiveError(f"{where}: annotations is not a JSON object")
+        kept = {str(k): str(v) for k, v in annotations.items()}
+        return cls(str(media_type), digest, size, kept, platform)

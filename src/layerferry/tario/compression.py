@@ -8,11 +8,12 @@ import gzip
 import io
 import lzma
 import zlib
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
 import zstandard
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, LimitExceeded
 from .stream import Readable
 
 CHUNK = 1024 * 1024
@@ -65,8 +66,67 @@ class _EarlyEndGuard(io.RawIOBase):
         return n
 
 
-def open_decompressed(raw: Readable, what: str = "input") -> tuple[BinaryIO, Compression]:
-    """Wrap *raw* so reads return decompressed bytes; reads *raw* once, front to back (pipes work)."""
+class ExpansionBudget:
+    """Bounds what decompression may produce, against decompression bombs.
+
+    Every decoder sharing one budget adds its output; the outermost reader adds the bytes it took
+    from the file. Output may reach ``max(floor, ratio * input)``; beyond that reads fail with one
+    clear line. gzip cannot exceed about 1032:1, so the default ratio only stops the codecs (and
+    nestings) that can.
+    """
+
+    DEFAULT_RATIO = 1000
+    DEFAULT_FLOOR = 1024 * 1024 * 1024
+
+    def __init__(self, ratio: int = DEFAULT_RATIO, floor: int = DEFAULT_FLOOR) -> None:
+        self.ratio = ratio
+        self.floor = floor
+        self.input = 0
+        self.output = 0
+
+    def take_input(self, n: int) -> None:
+        self.input += n
+
+    def take_output(self, n: int, what: str) -> None:
+        self.output += n
+        allowed = max(self.floor, self.ratio * self.input)
+        if self.output > allowed:
+            raise LimitExceeded(
+                f"{what}: decompresses to more than {allowed} bytes from {self.input} read "
+                f"(over {self.ratio}:1); refused as a likely decompression bomb",
+                hint="if the archive is trusted, raise the limit with --max-expansion RATIO",
+            )
+
+
+class _Counted(io.RawIOBase):
+    def __init__(self, inner: Readable, count: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._count = count
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        if n:
+            self._count(n)
+        buffer[:n] = data
+        return n
+
+
+def count_input(raw: Readable, budget: ExpansionBudget) -> BinaryIO:
+    """*raw* with every byte read counted as the budget's input."""
+    return cast(BinaryIO, io.BufferedReader(_Counted(raw, budget.take_input), CHUNK))
+
+
+def open_decompressed(
+    raw: Readable, what: str = "input", budget: ExpansionBudget | None = None
+) -> tuple[BinaryIO, Compression]:
+    """Wrap *raw* so reads return decompressed bytes; reads *raw* once, front to back (pipes work).
+
+    With a *budget*, decompressed output is counted against it (uncompressed input is not).
+    """
     peekable = io.BufferedReader(cast(io.RawIOBase, _RawAdapter(raw)), CHUNK)
     kind = detect(peekable.peek(8)[:8])
     inner: BinaryIO
@@ -80,7 +140,11 @@ def open_decompressed(raw: Readable, what: str = "input") -> tuple[BinaryIO, Com
         inner = cast(BinaryIO, lzma.LZMAFile(peekable))  # noqa: SIM115 (closed with the stream)
     else:
         inner = cast(BinaryIO, bz2.BZ2File(peekable))
-    guarded = io.BufferedReader(_EarlyEndGuard(inner, kind, what), CHUNK)
+    guard: io.RawIOBase = _EarlyEndGuard(inner, kind, what)
+    if budget is not None:
+        spent = budget
+        guard = _Counted(guard, lambda n: spent.take_output(n, what))
+    guarded = io.BufferedReader(guard, CHUNK)
     return cast(BinaryIO, guarded), kind
 
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..archive.limits import Limits
+from ..archive.platforms import parse_platform
+from ..archive.read import ReadOptions
 from ..archive.writer import ArchiveImage
 from ..copy.destinations import (
     ArchiveFileDestination,
@@ -28,7 +31,7 @@ from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 from ..tario.compression import Compression
 from ..units import human_bytes, plural
-from ._common import merge_by_config
+from ._common import choose_images, merge_by_config, name_images, warn_platform
 from .inventory import Inventory
 
 DEFAULT_PARALLEL = 4
@@ -93,17 +96,25 @@ def save(
     output: Path | BinaryIO,
     *,
     compression: Compression = Compression.NONE,
+    layer_compression: Compression = Compression.NONE,
     thin_for: Inventory | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> SaveResult:
     """Write *images* from the local engine into one archive (docker-archive + OCI layout).
 
+    *compression* compresses the whole file; *layer_compression* (none or gzip) the layers
+    inside it, which every engine loads (zstd layers are refused: Docker 20.10 cannot load them).
     With *thin_for* (an :class:`Inventory` of the receiving engine) the archive is a delta that
     leaves out every layer that engine already holds.
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    if layer_compression not in (Compression.NONE, Compression.GZIP):
+        raise UsageError(
+            f"layers are stored plain or gzip-compressed, not {layer_compression.value}: "
+            "Docker 20.10 cannot load zstd layers; use --compress zstd for the whole archive"
+        )
     if isinstance(output, Path):
         check_writable(output)
     found = _images_from_engine(images, settings, reporter)
@@ -111,9 +122,9 @@ def save(
     destination: Destination
     present = thin_for.chains if thin_for is not None else None
     if isinstance(output, Path):
-        destination = ArchiveFileDestination(output, compression, cache, present)
+        destination = ArchiveFileDestination(output, compression, cache, layer_compression, present)
     else:
-        destination = StreamDestination(output, compression, cache, present)
+        destination = StreamDestination(output, compression, cache, layer_compression, present)
     report = copy_images(found, destination, reporter=reporter, thin=thin_for is not None)
     reporter.step(
         f"wrote {plural(len(found), 'image')} to {destination.where} ({human_bytes(report.bytes_sent)})"
@@ -125,24 +136,34 @@ def load(
     source: Path | BinaryIO,
     *,
     host: str | SshTarget | None = None,
+    tag: str | None = None,
+    select: Sequence[str] = (),
+    platform: str | None = None,
+    limits: Limits | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> LoadResult:
-    """Verify an archive completely, then load it into the local engine or a remote one."""
+    """Verify an archive completely, then load it into the local engine or a remote one.
+
+    Any form :mod:`layerferry.archive.read` knows is accepted (OCI-only archives too: the engine
+    is sent the combined form every Docker loads). *select* keeps the images named by tag,
+    1-based position or ID prefix; *tag* names the one image loaded (e.g. an untagged one).
+    """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
-    reader = ArchiveSource(settings.blob_cache())
-    images = (
-        reader.read_path(source)
-        if isinstance(source, Path)
-        else reader.read_stream(source, "standard input")
+    options = ReadOptions(
+        platform=parse_platform(platform) if platform else None, limits=limits or Limits()
     )
+    reading = ArchiveSource(settings.blob_cache(), options, reporter).read(source)
+    images = name_images(choose_images(reading.archive_images(), select), tag)
     reporter.step(
-        f"archive verified: {plural(len(images), 'image')}, every layer matches its digest"
+        f"archive verified ({reading.format.value}): {len(images)} image(s), every layer "
+        "matches its digest"
     )
     if host is None:
         engine = connect_local(settings.docker_host)
         try:
+            warn_platform(images, engine.info(), engine.where, reporter)
             report = copy_images(
                 images, DaemonDestination(engine, settings.blob_cache()), reporter=reporter
             )
@@ -151,6 +172,7 @@ def load(
     else:
         target = host if isinstance(host, SshTarget) else SshTarget.parse(host)
         with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
+            warn_platform(images, remote.info, str(target), reporter)
             report = copy_images(
                 images,
                 SshDaemonDestination(remote, settings.blob_cache(), reporter),

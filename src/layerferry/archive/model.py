@@ -1,0 +1,114 @@
+"""What reading an archive found: its images, their layers, and every problem, each one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..copy.blobcache import LayerEntry
+from ..errors import IntegrityError
+from ..oci.config import ImageConfig
+from ..oci.digest import Digest
+from ..reference import ImageName
+from ..tario.compression import Compression
+from .classify import ArchiveFormat
+from .writer import ArchiveImage
+
+
+class Findings:
+    """Problems and warnings met while reading. Strict: the first problem is raised at once."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.problems: list[IntegrityError] = []
+        self.warnings: list[str] = []
+
+    def problem(self, error: IntegrityError) -> None:
+        if self.strict:
+            raise error
+        if all(str(p) != str(error) for p in self.problems):
+            self.problems.append(error)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+
+@dataclass(frozen=True)
+class ReadLayer:
+    index: int
+    """1-based position in the image."""
+    member: str
+    """The archive member holding it ("" when absent)."""
+    diff_id: Digest
+    """As the config declares it."""
+    size: int | None
+    """Uncompressed bytes (None when absent)."""
+    stored_size: int | None
+    """Bytes in the archive (compressed, if the blob is)."""
+    stored_digest: Digest | None
+    compression: Compression
+    media_type: str
+    entry: LayerEntry | None
+    """The blob cache entry, when the reader kept the layer."""
+
+
+@dataclass(frozen=True)
+class PlatformEntry:
+    platform: str
+    manifest: Digest
+    complete: bool
+    attestation: bool = False
+    chosen: bool = False
+
+
+@dataclass
+class ReadImage:
+    config: ImageConfig
+    config_member: str
+    layers: list[ReadLayer]
+    tags: list[ImageName] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    """Names found that are not tags Docker accepts (e.g. a bare OCI ``ref.name``)."""
+    manifest_digest: Digest | None = None
+    views: list[str] = field(default_factory=list)
+    platforms: list[PlatformEntry] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        if self.tags:
+            return str(self.tags[0])
+        return f"image {self.config.digest.short}"
+
+
+@dataclass
+class ArchiveReading:
+    source: str
+    format: ArchiveFormat
+    compression: Compression
+    images: list[ReadImage]
+    findings: Findings
+    nested: str | None = None
+    """Where in a wrapper archive the image archive was found."""
+    members: int = 0
+    ended_cleanly: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings.problems
+
+    def archive_images(self) -> list[ArchiveImage]:
+        """The images for the copy engine; every layer must be in the blob cache."""
+        if self.findings.problems:
+            raise self.findings.problems[0]
+        out = []
+        for image in self.images:
+            entries = []
+            for layer in image.layers:
+                if layer.entry is None:
+                    raise IntegrityError(
+                        f"{self.source}: {image.label}: layer {layer.index} "
+                        f"({layer.diff_id}) was not kept; read the archive with a blob cache"
+                    )
+                entries.append(layer.entry)
+            out.append(ArchiveImage(config=image.config, layers=entries, tags=list(image.tags)))
+        return out

@@ -1,0 +1,275 @@
+"""Read any image archive people have: one pass, classify, resolve both views, check everything.
+
+Inputs: a file or a stream (whole-file compression detected from magic bytes: gzip, zstd, xz,
+bzip2), or a directory (an OCI layout from ``skopeo copy … oci:DIR``, a skopeo ``dir:``, an
+extracted docker-archive). Forms: docker-archive (Docker 20.10, podman, skopeo), the combined
+form (Docker >= 25, layerferry), OCI layout tars (``oci-archive``), tarred skopeo ``dir:``
+copies, and any of these wrapped in another tar (in a folder or as a nested file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ArchiveError, NotFoundError
+from ..oci.descriptor import Platform
+from ..tario.compression import Compression, count_input, open_decompressed
+from ..tario.reader import TarReader
+from ..tario.stream import IterStream, Readable
+from .classify import ArchiveFormat, Classification, classify
+from .layout import LayoutWalker, WalkOptions
+from .limits import Limits
+from .members import iter_directory, normalise_name
+from .model import ArchiveReading, Findings, ReadImage
+from .resolve import Resolver, join_views, merge_same_config
+from .scan import Contents, LayerSink, check_links, scan
+from .views import docker_view
+
+OpenMember = Callable[[str], contextlib.AbstractContextManager[Readable]]
+"""Opens one member of the input again by name (a second pass), for a nested image archive."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    platform: Platform | None = None
+    """Read this platform of multi-platform images (an error if its blobs are absent)."""
+    all_platforms: bool = False
+    """Read every complete platform (verify, inspect)."""
+    strict: bool = True
+    """Raise the first problem; else collect them all in the reading's findings."""
+    limits: Limits = field(default_factory=Limits)
+
+
+class _NotAnImage(ArchiveError):
+    """Internal: this (nested) input holds no image archive; the outer reader tries the next."""
+
+
+def read_path(path: Path, sink: LayerSink, options: ReadOptions | None = None) -> ArchiveReading:
+    options = options or ReadOptions()
+    what = str(path)
+    if path.is_dir():
+        contents = scan(iter_directory(path), sink, options.limits, None, what)
+
+        @contextlib.contextmanager
+        def open_file(name: str) -> Iterator[Readable]:
+            fd = os.open(path / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                yield fh
+
+        return _public(
+            lambda: _interpret(contents, Compression.NONE, sink, options, what, open_file, 0)
+        )
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise NotFoundError(f"{path}: cannot open ({exc.strerror})") from exc
+
+    @contextlib.contextmanager
+    def second_pass(name: str) -> Iterator[Readable]:
+        with path.open("rb") as again, _member_again(again, name, options, what) as member:
+            yield member
+
+    with fh:
+        return _public(lambda: _read_stream(fh, sink, options, what, second_pass, 0))
+
+
+def read_stream(
+    stream: Readable, sink: LayerSink, what: str, options: ReadOptions | None = None
+) -> ArchiveReading:
+    options = options or ReadOptions()
+    return _public(lambda: _read_stream(stream, sink, options, what, None, 0))
+
+
+def _public(read: Callable[[], ArchiveReading]) -> ArchiveReading:
+    try:
+        return read()
+    except _NotAnImage as exc:
+        raise ArchiveError(exc.message, hint=exc.hint) from None
+
+
+def _read_stream(
+    stream: Readable,
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+    depth: int,
+) -> ArchiveReading:
+    budget = options.limits.budget()
+    plain, kind = open_decompressed(count_input(stream, budget), what, budget)
+    tar = TarReader(plain, what)
+    contents = scan(tar, sink, options.limits, budget, what)
+    reading = _interpret(contents, kind, sink, options, what, reopen, depth)
+    reading.ended_cleanly = tar.ended_cleanly
+    if not tar.ended_cleanly:
+        reading.findings.warn(
+            f"{what}: the archive ends without its end-of-archive blocks (cut short?); "
+            "every member it has is complete"
+        )
+    return reading
+
+
+def _interpret(
+    contents: Contents,
+    kind: Compression,
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+    depth: int,
+) -> ArchiveReading:
+    check_links(contents, what)
+    if depth > 0 and not contents.blobs:
+        raise _NotAnImage(f"{what}: an empty tar")
+    found = classify(contents, options.limits, what)
+    if found.format is None:
+        return _nested(contents, found, sink, options, what, reopen, depth)
+    findings = Findings(options.strict)
+    images, resolver = _resolve(contents, found, sink, options, findings, what)
+    if found.found_under:
+        findings.warn(
+            f"{what}: no image metadata at the top level; found an image archive under {found.root}"
+        )
+    _forget_unused(contents, resolver.used, sink)
+    return ArchiveReading(
+        source=what,
+        format=found.format,
+        compression=kind,
+        images=images,
+        findings=findings,
+        nested=found.found_under,
+        members=contents.members,
+    )
+
+
+def _resolve(
+    contents: Contents,
+    found: Classification,
+    sink: LayerSink,
+    options: ReadOptions,
+    findings: Findings,
+    what: str,
+) -> tuple[list[ReadImage], Resolver]:
+    fmt, root = found.format, found.root
+    resolver = Resolver(contents, findings, options.limits, sink.cache, what)
+    walker = LayoutWalker(
+        contents,
+        root,
+        hex_only=fmt is ArchiveFormat.SKOPEO_DIR,
+        limits=options.limits,
+        findings=findings,
+        options=WalkOptions(options.platform, options.all_platforms),
+        what=what,
+    )
+    docker: list[ReadImage] = []
+    oci: list[ReadImage] = []
+    if fmt in (ArchiveFormat.DOCKER, ArchiveFormat.COMBINED):
+        for view in docker_view(found.manifest_json, root, findings):
+            image = resolver.image(view, "manifest.json")
+            if image is not None:
+                docker.append(image)
+    if fmt in (ArchiveFormat.OCI, ArchiveFormat.COMBINED):
+        views = walker.index_json()
+        if views is None:
+            if fmt is ArchiveFormat.OCI:
+                raise ArchiveError(f"{what}: index.json: manifests is null (invalid); no image")
+            findings.warn(f"{what}: index.json: manifests is null (invalid); using manifest.json")
+            fmt = ArchiveFormat.DOCKER
+            views = []
+        oci = [i for v in views if (i := resolver.image(v, "index.json")) is not None]
+    if fmt is ArchiveFormat.SKOPEO_DIR:
+        views = walker.root_manifest(f"{root}manifest.json")
+        oci = [i for v in views if (i := resolver.image(v, "manifest.json")) is not None]
+    if fmt is ArchiveFormat.COMBINED:
+        images = join_views(merge_same_config(docker), merge_same_config(oci), findings, what)
+    else:
+        images = merge_same_config(docker + oci)
+    if fmt is not ArchiveFormat.DOCKER:
+        resolver.check_named_blobs(root, hex_only=fmt is ArchiveFormat.SKOPEO_DIR)
+    if not images and not findings.problems:
+        findings.problem(ArchiveError(f"{what}: the archive lists no image"))
+    if sink.cache is not None:
+        for image in images:
+            sink.cache.put_config(image.config.raw)
+    return images, resolver
+
+
+def _forget_unused(contents: Contents, used: set[str], sink: LayerSink) -> None:
+    """Layers the sink cached that no image uses (another platform, a wrapper's nested tar)."""
+    if sink.cache is None:
+        return
+    kept = {b.layer.diff_id for n, b in contents.blobs.items() if n in used and b.layer}
+    for blob in contents.blobs.values():
+        layer = blob.layer
+        if layer is not None and layer.created and layer.diff_id not in kept:
+            sink.cache.discard_layer(layer.diff_id)
+            kept.add(layer.diff_id)
+
+
+def _nested(
+    contents: Contents,
+    found: Classification,
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+    depth: int,
+) -> ArchiveReading:
+    try:
+        return _try_nested(contents, found, sink, options, what, reopen, depth)
+    finally:
+        _forget_unused(contents, set(), sink)
+
+
+def _try_nested(
+    contents: Contents,
+    found: Classification,
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+    depth: int,
+) -> ArchiveReading:
+    unreadable: list[str] = []
+    for name in found.nested if depth < options.limits.nesting else []:
+        layer = contents.blobs[name].layer
+        inner_what = f"{what}: {name}"
+        try:
+            if layer is not None and layer.entry is not None and sink.cache is not None:
+                cached = IterStream(sink.cache.iter_uncompressed(layer.entry))
+                reading = _read_stream(cached, sink, options, inner_what, None, depth + 1)
+            elif reopen is not None:
+                with reopen(name) as stream:
+                    reading = _read_stream(stream, sink, options, inner_what, None, depth + 1)
+            else:
+                unreadable.append(name)
+                continue
+        except _NotAnImage:
+            continue
+        reading.findings.warn(
+            f"{what}: no image metadata at the top level; found an image archive at {name}"
+        )
+        reading.nested = f"{name} → {reading.nested}" if reading.nested else name
+        return reading
+    message = found.failure
+    if unreadable:
+        message += f"; {unreadable[0]} may be one: extract it and pass that file"
+    raise _NotAnImage(message)
+
+
+@contextlib.contextmanager
+def _member_again(raw: Readable, name: str, options: ReadOptions, what: str) -> Iterator[Readable]:
+    """A second pass over a re-openable input, to the one member that may be an image archive."""
+    budget = options.limits.budget()
+    plain, _ = open_decompressed(count_input(raw, budget), what, budget)
+    for member in TarReader(plain, what):
+        if normalise_name(member.name, what) == name:
+            yield member
+            return
+    raise ArchiveError(f"{what}: {name} vanished between two reads of the file")

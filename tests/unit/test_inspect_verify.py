@@ -1,0 +1,163 @@
+"""``inspect`` and ``verify`` (library and command), and choosing/naming images at load time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from layerferry.archive.writer import ArchiveImage
+from layerferry.copy.blobcache import BlobCache
+from layerferry.errors import IntegrityError, NotFoundError, UsageError
+from layerferry.workflows._common import choose_images, name_images
+from layerferry.workflows.inspect import describe, inspect_archive, verify_archive
+from tests.archivegen import Tar, docker_legacy, make_img, oci_layout
+from tests.imagegen import random_image
+
+SECRET = "hunter2-do-not-show"
+
+
+def lf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "layerferry", "--cache-dir", str(cwd / "cache"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def archive(tmp_path: Path) -> Path:
+    config = {
+        "Entrypoint": ["/bin/httpd"],
+        "Cmd": ["-f"],
+        "Env": ["PATH=/bin", f"DB_PASSWORD={SECRET}"],
+        "ExposedPorts": {"80/tcp": {}},
+        "Volumes": {"/data": {}},
+        "User": "www",
+        "WorkingDir": "/srv",
+    }
+    img = make_img(1, n_layers=2, tags=["shop:1"], config=config)
+    img.layers[1] = img.layers[1] + b"\0" * 40960  # the big one
+    from tests.imagegen import config_for
+
+    img.config = config_for(img.layers, {"config": config})
+    tar = Tar()
+    oci_layout(tar, [img], manifest_json=True)
+    return tar.write(tmp_path / "shop.tar")
+
+
+def test_inspect_describes_images_layers_and_config(tmp_path: Path) -> None:
+    summary = describe(inspect_archive(archive(tmp_path)))
+    (image,) = summary["images"]
+    assert summary["format"] == "docker-archive + OCI image layout" and summary["ok"]
+    assert image["tags"] == ["shop:1"]
+    assert image["config"] == {
+        "entrypoint": ["/bin/httpd"],
+        "cmd": ["-f"],
+        "env_names": ["PATH", "DB_PASSWORD"],
+        "exposed_ports": ["80/tcp"],
+        "volumes": ["/data"],
+        "user": "www",
+        "working_dir": "/srv",
+        "labels": [],
+    }
+    assert [layer["created_by"] for layer in image["layers"]] == ["layer 0", "layer 1"]
+    assert image["layers"][1]["size"] > image["layers"][0]["size"]
+    assert all(layer["compression"] == "gzip" for layer in image["layers"])
+    assert SECRET not in json.dumps(summary)
+
+
+def test_inspect_command_text_and_json(tmp_path: Path) -> None:
+    path = archive(tmp_path)
+    out = lf("inspect", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "shop:1" in out.stdout and "env        PATH, DB_PASSWORD (values not shown)" in out.stdout
+    )
+    bars = [line for line in out.stdout.splitlines() if "█" in line or "·" * 5 in line]
+    assert len(bars) == 2 and bars[1].count("█") == 24 and bars[0].count("█") < 24
+    assert SECRET not in out.stdout + out.stderr
+    as_json = lf("--json", "inspect", str(path), cwd=tmp_path)
+    assert json.loads(as_json.stdout)["images"][0]["id"].startswith("sha256:")
+    assert not (tmp_path / "cache" / "blobs" / "layers").exists() or not any(
+        (tmp_path / "cache" / "blobs" / "layers").iterdir()
+    ), "inspect keeps no layers"
+
+
+def test_verify_passes_and_fails_with_the_right_exit_code(tmp_path: Path) -> None:
+    path = archive(tmp_path)
+    ok = lf("--json", "verify", str(path), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["ok"] is True
+    data = bytearray(path.read_bytes())
+    with tarfile.open(path) as tar:
+        layer = max((m for m in tar if m.name.startswith("blobs/")), key=lambda m: m.size)
+    data[layer.offset_data + layer.size // 2] ^= 0x55  # inside the big gzip layer
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(data))
+    out = lf("--json", "verify", str(bad), cwd=tmp_path)
+    assert out.returncode == 4
+    report = json.loads(out.stdout)
+    assert report["ok"] is False and report["problems"]
+    assert out.stderr.count("layerferry: error: verification failed: ") == 1
+    assert "shop:1: layer 2 (blobs/sha256/" in report["problems"][0]
+    assert "gzip stream is damaged or ends early" in report["problems"][0]
+    assert any("descriptor expects sha256:" in p for p in report["problems"])
+
+
+def test_verify_library_collects_every_problem(tmp_path: Path) -> None:
+    img = make_img(2, n_layers=2, tags=["app:1"])
+    tar = docker_legacy(Tar(), [img])
+    data = bytearray(tar.bytes())
+    for layer in img.layers:
+        at = data.index(layer[600:700])
+        data[at] ^= 1
+    path = tmp_path / "x.tar"
+    path.write_bytes(bytes(data))
+    result = verify_archive(path)
+    assert not result.ok
+    assert [p.split(": ", 2)[2].split(" (")[0] for p in result.problems] == ["layer 1", "layer 2"]
+    with pytest.raises(IntegrityError, match=r"\(and 1 more problems\)"):
+        result.raise_for_problems()
+
+
+# -- choosing and naming at load time (C08, C14, C15) ----------------------------------------------
+def two(cache: BlobCache) -> list[ArchiveImage]:
+    return [random_image(cache, seed=3, tags=["t:1"]), random_image(cache, seed=4)]
+
+
+def test_c15_choose_by_tag_position_or_id(cache: BlobCache) -> None:
+    images = two(cache)
+    assert choose_images(images, []) == images
+    assert choose_images(images, ["t:1"]) == images[:1]
+    assert choose_images(images, ["2"]) == images[1:]
+    assert choose_images(images, [images[1].config.digest.hex[:12]]) == images[1:]
+    with pytest.raises(NotFoundError, match=r"holds no image 'x:9' \(it holds 1: t:1, 2: image "):
+        choose_images(images, ["x:9"])
+
+
+def test_c08_c14_tag_at_load(cache: BlobCache) -> None:
+    images = two(cache)
+    named = name_images(images[1:], "restored:1")
+    assert [str(t) for t in named[0].tags] == ["restored:1"]
+    with pytest.raises(UsageError, match="--tag names one image, and 2 would be loaded"):
+        name_images(images, "x:1")
+
+
+def test_load_tag_with_two_images_fails_before_any_engine(tmp_path: Path) -> None:
+    tar = docker_legacy(Tar(), [make_img(5, tags=["a:1"]), make_img(6, tags=["b:1"])])
+    out = lf("load", str(tar.write(tmp_path / "two.tar")), "--tag", "x:1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--tag names one image, and 2 would be loaded; choose one with --image" in out.stderr
+
+
+def test_load_of_a_rootfs_says_import(tmp_path: Path) -> None:
+    tar = Tar().dir("bin/").file("bin/sh", b"x" * 600).dir("etc/").file("etc/passwd", b"root\n")
+    out = lf("load", str(tar.write(tmp_path / "root.tar")), cwd=tmp_path)
+    assert out.returncode == 4
+    assert "a root-filesystem tarball (bin/, etc/ at the top), not an image archive" in out.stderr
+    assert "docker import" in out.stderr and "Traceback" not in out.stderr
