@@ -18,7 +18,8 @@ OpenSSH exit statuses, OS errors) are translated at the boundary that meets them
     │   └── UnreachableError                  cannot connect, auth refused, no docker there
     ├── EngineError                  exit 6   a Docker engine refused or failed an operation
     ├── ConflictError                exit 7   a name already taken on the target
-    └── PartialFailure               exit 8   some targets of a fan-out failed
+    ├── PartialFailure               exit 8   some targets of a fan-out failed
+    └── Interrupted                  exit 130 Ctrl-C: work in flight stopped and cleaned up
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ class PartialFailure(LayerferryError):
         self.result = result
 
 
+class Interrupted(LayerferryError):
+    """The user interrupted (Ctrl-C); work in flight was stopped and cleaned up."""
+
+    exit_code = 130
+
+
 EXIT_INTERRUPTED = 130
 
 __all__ = [
@@ -104,6 +111,7 @@ __all__ = [
     "EngineError",
     "HostKeyError",
     "IntegrityError",
+    "Interrupted",
     "LayerferryError",
     "LimitExceeded",
     "NotFoundError",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -22,6 +23,7 @@ from ..daemon.progress import LoadResult, parse_load_text
 from ..errors import (
     EngineError,
     IntegrityError,
+    Interrupted,
     LayerferryError,
     NotFoundError,
     RemoteError,
@@ -124,8 +126,13 @@ class SshDaemonDestination(_EngineBacked):
     """
 
     def __init__(
-        self, host: RemoteHost, cache: BlobCache, reporter: Reporter | None = None
+        self,
+        host: RemoteHost,
+        cache: BlobCache,
+        reporter: Reporter | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
+        self._cancel = cancel
         self.host = host
         self.engine = host.engine
         self.where = str(host.target)
@@ -177,7 +184,7 @@ class SshDaemonDestination(_EngineBacked):
         names = [u.name for u in units]
         job = staging.prepare(names)
         try:
-            tail = _metered(iter_tail(images, encoder_for(codec, self._cache)), meter)
+            tail = _metered(iter_tail(images, encoder_for(codec, self._cache)), meter, self._cancel)
             result = staging.load(job, codec.value, names, tail)
             self._check_load(result)
         except BaseException:
@@ -221,7 +228,8 @@ class SshDaemonDestination(_EngineBacked):
             progress = self._reporter.meter(label, unit.size - offset)
             try:
                 chunks = _progressed(
-                    _metered(iter_unit_from(self._cache, unit, offset), meter), progress
+                    _metered(iter_unit_from(self._cache, unit, offset), meter, self._cancel),
+                    progress,
                 )
                 ok = staging.upload(unit.name, unit.digest.hex, unit.size, chunks)
             finally:
@@ -378,8 +386,12 @@ def write_atomically(path: Path, chunks: Iterator[bytes]) -> None:
         raise
 
 
-def _metered(chunks: Iterator[bytes], meter: list[int]) -> Iterator[bytes]:
+def _metered(
+    chunks: Iterator[bytes], meter: list[int], cancel: threading.Event | None = None
+) -> Iterator[bytes]:
     for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("interrupted; a transfer in flight was stopped")
         meter[0] += len(chunk)
         yield chunk
 

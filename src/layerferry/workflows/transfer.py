@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from ..copy.destinations import (
 from ..copy.engine import CopyReport, copy_images
 from ..copy.sources import ArchiveSource, DaemonSource
 from ..daemon.engine import connect_local
-from ..errors import LayerferryError, PartialFailure, UsageError
+from ..errors import Interrupted, LayerferryError, PartialFailure, UsageError
 from ..remote.host import RemoteHost
 from ..remote.target import SshTarget
 from ..reporting import NullReporter, Reporter
@@ -188,9 +189,10 @@ def send_images(
     reporter: Reporter,
     *,
     dry_run: bool = False,
+    cancel: threading.Event | None = None,
 ) -> CopyReport:
     with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
-        destination = SshDaemonDestination(remote, settings.blob_cache(), reporter)
+        destination = SshDaemonDestination(remote, settings.blob_cache(), reporter, cancel)
         return copy_images(images, destination, reporter=reporter, dry_run=dry_run)
 
 
@@ -221,10 +223,14 @@ def send(
     found = _images_from_engine(images, settings, reporter)
     outcomes: dict[str, HostOutcome] = {}
 
+    cancel = threading.Event()
+
     def one(target: SshTarget) -> HostOutcome:
         started = time.monotonic()
         try:
-            report = send_images(found, target, settings, reporter, dry_run=dry_run)
+            report = send_images(found, target, settings, reporter, dry_run=dry_run, cancel=cancel)
+        except Interrupted:
+            raise
         except LayerferryError as exc:
             if len(targets) == 1:
                 raise
@@ -232,9 +238,19 @@ def send(
             return HostOutcome(str(target), None, str(exc), time.monotonic() - started)
         return HostOutcome(str(target), report, None, time.monotonic() - started)
 
-    with ThreadPoolExecutor(max_workers=min(parallel, len(targets))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(parallel, len(targets)))
+    try:
         for outcome in pool.map(one, targets):
             outcomes[outcome.host] = outcome
+    except KeyboardInterrupt:
+        # Signals reach only this thread: tell the workers, let them stop and clean up.
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise Interrupted(
+            "interrupted; what reached the hosts stays staged there, and the same command resumes it"
+        ) from None
+    finally:
+        pool.shutdown(wait=True)
     result = SendResult(outcomes=outcomes)
     if result.failed:
         raise PartialFailure(
