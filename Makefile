@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps engines venv test unit integration lint demo bench sandbox-clean
+.PHONY: deps engines venv test unit integration lint demo bench fuzz sandbox-clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(PY) -m ruff check src tests sandbox scripts bench
+	$(PY) -m ruff check src tests sandbox scripts bench fuzz
 	$(PY) -m mypy
 
 test: deps venv lint
@@ -43,3 +43,9 @@ sandbox-clean:
 
 bench: deps venv
 	@$(PY) bench/transfer.py --markdown bench/last-run.md
+
+# Coverage-guided fuzzing of the archive reader (atheris); FUZZ_SECONDS to change the budget.
+FUZZ_SECONDS ?= 300
+fuzz: venv
+	@$(PY) -m pip install --quiet --disable-pip-version-check atheris
+	@$(PY) fuzz/fuzz_reader.py -max_total_time=$(FUZZ_SECONDS)
