@@ -81,7 +81,7 @@ def _looks_like_image_root(contents: Contents, root: str) -> bool:
         return False
     try:
         data = json.loads(blob.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     if isinstance(data, list):
         return bool(data) and all(isinstance(e, dict) and "Config" in e for e in data)
@@ -126,7 +126,7 @@ def _manifest_json(contents: Contents, root: str, limits: Limits, what: str) -> 
         raise ArchiveError(f"{what}: {root}manifest.json is not JSON")
     try:
         return json.loads(blob.data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ArchiveError(f"{what}: {root}manifest.json is not valid JSON ({exc})") from exc
 
 

@@ -254,7 +254,7 @@ class LayoutWalker:
             return None
         try:
             data = json.loads(blob.data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self._findings.problem(ArchiveError(f"{self._what}: {name} is not valid JSON ({exc})"))
             return None
         if not isinstance(data, dict):

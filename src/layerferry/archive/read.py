@@ -25,7 +25,7 @@ from .layout import LayoutWalker, WalkOptions
 from .limits import Limits
 from .members import iter_directory, normalise_name
 from .model import ArchiveReading, Findings, ReadImage
-from .resolve import Resolver, join_views, merge_same_config
+from .resolve import Resolver, check_unique_tags, join_views, merge_same_config
 from .scan import Contents, LayerSink, check_links, scan
 from .views import docker_view
 
@@ -190,6 +190,7 @@ def _resolve(
         images = join_views(merge_same_config(docker), merge_same_config(oci), findings, what)
     else:
         images = merge_same_config(docker + oci)
+    check_unique_tags(images, findings, what)
     if fmt is not ArchiveFormat.DOCKER:
         resolver.check_named_blobs(root, hex_only=fmt is ArchiveFormat.SKOPEO_DIR)
     if not images and not findings.problems:

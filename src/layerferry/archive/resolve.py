@@ -257,3 +257,18 @@ def merge_same_config(images: list[ReadImage]) -> list[ReadImage]:
         else:
             merged[key] = image
     return list(merged.values())
+
+
+def check_unique_tags(images: list[ReadImage], findings: Findings, what: str) -> None:
+    """One tag naming two different images: which one the engine ends up with is arbitrary."""
+    owner: dict[str, str] = {}
+    for image in images:
+        for tag in image.tags:
+            first = owner.setdefault(str(tag), str(image.config.digest))
+            if first != str(image.config.digest):
+                findings.problem(
+                    ArchiveError(
+                        f"{what}: tag {tag} names two different images "
+                        f"({first[7:19]} and {image.config.digest.short})"
+                    )
+                )

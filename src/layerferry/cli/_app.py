@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -122,8 +124,12 @@ def run(application: typer.Typer, argv: list[str] | None = None) -> int:
     """
     state = Globals()
     command = typer.main.get_command(application)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        command.main(args=argv, standalone_mode=False, prog_name="layerferry", obj=state)
+        returned = command.main(args=argv, standalone_mode=False, prog_name="layerferry", obj=state)
+        if returned == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into this return value
+            sys.stderr.write("layerferry: interrupted\n")
+            return EXIT_INTERRUPTED
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.NoSuchOption as exc:
@@ -139,7 +145,14 @@ def run(application: typer.Typer, argv: list[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         sys.stderr.write("layerferry: interrupted\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            if state.debug:
+                traceback.print_exc()
+            sys.stderr.write(
+                f"layerferry: error: {exc.strerror or exc}: {exc.filename or 'output'}\n"
+            )
+            return 1
         # The reader went away (`save -o - | head`): end quietly, as pipeline tools do.
         _silence_stdout()
         return 128 + 13
@@ -166,7 +179,14 @@ def run(application: typer.Typer, argv: list[str] | None = None) -> int:
                 f"layerferry: internal error: {type(exc).__name__}: {exc} (run with --debug for details)\n"
             )
         return 70
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM is handled like Ctrl-C, so partial files and remote jobs are cleaned up."""
+    raise KeyboardInterrupt
 
 
 def _silence_stdout() -> None:

@@ -8,10 +8,13 @@ frames with small frames for tar headers, and the receiver's ``zstd -d`` sees on
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,13 +23,14 @@ from typing import IO
 
 import zstandard
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, LayerferryError
 from ..oci.digest import Digest
 from ..tario.stream import Readable
 from ..tario.verify import VerifyingReader
 
 CHUNK = 1024 * 1024
 ZSTD_LEVEL = 3
+STALE_INCOMING_SECONDS = 3600
 GZIP_LAYER_LEVEL = 6
 
 
@@ -66,8 +70,38 @@ class BlobCache:
         self.root = root
         self._layers = root / "layers"
         self._configs = root / "configs"
-        self._layers.mkdir(parents=True, exist_ok=True)
-        self._configs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._layers.mkdir(parents=True, exist_ok=True)
+            self._configs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LayerferryError(
+                f"layer cache {root}: cannot create it ({exc.strerror})",
+                hint="pass --cache-dir (or LAYERFERRY_CACHE_DIR) naming a writable directory",
+            ) from exc
+        self._sweep_incoming()
+
+    def _sweep_incoming(self) -> None:
+        """Remove what runs that were killed mid-write left behind (older than an hour)."""
+        horizon = time.time() - STALE_INCOMING_SECONDS
+        for directory in (self._layers, self._configs):
+            for leftover in directory.glob(".incoming-*"):
+                with contextlib.suppress(OSError):
+                    if leftover.stat().st_mtime < horizon:
+                        leftover.unlink()
+
+    def _no_space(self, exc: OSError) -> LayerferryError:
+        return LayerferryError(
+            f"layer cache {self.root}: {exc.strerror}",
+            hint="free space there, or point --cache-dir (LAYERFERRY_CACHE_DIR) at a larger disk",
+        )
+
+    def _damaged(self, entry: LayerEntry, detail: str) -> IntegrityError:
+        """A cache entry that no longer matches its digest is dropped, so the next run re-reads it."""
+        self.discard_layer(entry.diff_id)
+        return IntegrityError(
+            f"cached layer {entry.diff_id.short} was damaged ({detail}); it has been removed",
+            hint="run the same command again: the layer is read from its source once more",
+        )
 
     # -- layers -------------------------------------------------------------------------------
     def layer(self, diff_id: Digest) -> LayerEntry | None:
@@ -123,6 +157,10 @@ class BlobCache:
             os.replace(tmp, entry.path)
             self._write_meta(entry)
             return entry, created
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise self._no_space(exc) from exc
+            raise
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -134,9 +172,7 @@ class BlobCache:
             "zst_size": entry.zst_size,
         }
         meta = self._layers / f"{entry.diff_id.hex}.json"
-        tmp = meta.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, meta)
+        _write_small(meta, json.dumps(record).encode())
 
     def iter_compressed(self, entry: LayerEntry) -> Iterator[bytes]:
         """The cached zstd frame(s), verified against the recorded digest while read."""
@@ -147,9 +183,12 @@ class BlobCache:
                 size=entry.zst_size,
                 what=f"cached layer {entry.diff_id.short}",
             )
-            while chunk := reader.read(CHUNK):
-                yield chunk
-            reader.check()
+            try:
+                while chunk := reader.read(CHUNK):
+                    yield chunk
+                reader.check()
+            except IntegrityError as exc:
+                raise self._damaged(entry, str(exc)) from exc
 
     def iter_uncompressed(self, entry: LayerEntry) -> Iterator[bytes]:
         """The layer tar itself, verified against its diff ID while read."""
@@ -165,12 +204,11 @@ class BlobCache:
                 try:
                     while chunk := reader.read(CHUNK):
                         yield chunk
+                    reader.check()
                 except zstandard.ZstdError as exc:
-                    raise IntegrityError(
-                        f"cached layer {entry.diff_id.short} is damaged ({exc})",
-                        hint=f"remove {entry.path} and read the image again",
-                    ) from exc
-                reader.check()
+                    raise self._damaged(entry, str(exc)) from exc
+                except IntegrityError as exc:
+                    raise self._damaged(entry, str(exc)) from exc
 
     def discard_layer(self, diff_id: Digest) -> None:
         for suffix in (".json", ".tar.zst", ".gz.json", ".tar.gz"):
@@ -202,9 +240,7 @@ class BlobCache:
             os.replace(tmp_name, path)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
-        tmp_meta = meta.with_suffix(".tmp")
-        tmp_meta.write_text(json.dumps({"digest": str(blob.digest), "size": blob.size}))
-        os.replace(tmp_meta, meta)
+        _write_small(meta, json.dumps({"digest": str(blob.digest), "size": blob.size}).encode())
         return blob
 
     def iter_gzip(self, blob: GzipBlob) -> Iterator[bytes]:
@@ -227,15 +263,27 @@ class BlobCache:
         except OSError:
             return None
         if Digest.of(raw) != digest:
-            raise IntegrityError(f"cached config {digest.short} is damaged")
+            # Damaged since it was written: forget it; the caller reads it from its source again.
+            (self._configs / digest.hex).unlink(missing_ok=True)
+            return None
         return raw
 
     def put_config(self, raw: bytes) -> Digest:
         digest = Digest.of(raw)
-        target = self._configs / digest.hex
-        if not target.exists():
-            fd, tmp_name = tempfile.mkstemp(dir=self._configs, prefix=".incoming-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-            os.replace(tmp_name, target)
+        if self.config(digest) is None:
+            try:
+                _write_small(self._configs / digest.hex, raw)
+            except OSError as exc:
+                raise self._no_space(exc) from exc
         return digest
+
+
+def _write_small(path: Path, data: bytes) -> None:
+    """Write-then-rename with a name of its own, so concurrent writers never collide."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -119,6 +120,10 @@ _DECODE = {Compression.ZSTD: "zstd -dc", Compression.GZIP: "gzip -dc", Compressi
 ENGINE_SPACE_FACTOR = 2
 
 
+class LoadRefused(RemoteError):
+    """The host's ``docker load`` ran and failed (not the connection, not the staging)."""
+
+
 class SshDaemonDestination(_EngineBacked):
     """A remote engine: layers are staged on the host (resumable, verified), then loaded there.
 
@@ -157,7 +162,7 @@ class SshDaemonDestination(_EngineBacked):
         everything = {layer.diff_id for image in images for layer in image.layers}
         try:
             self._receive(images, include, meter)
-        except RemoteError as exc:
+        except LoadRefused as exc:
             if not self.host.info.containerd_store or include >= everything:
                 raise
             # Its content store lacked a layer its images list (e.g. pulled compressed): whole.
@@ -266,7 +271,7 @@ class SshDaemonDestination(_EngineBacked):
     def _check_load(self, result: CommandResult) -> None:
         if result.returncode != 0:
             message = _last_line(result.stderr) or _last_line(result.stdout)
-            raise RemoteError(f"{self.where}: docker load failed: {message}")
+            raise LoadRefused(f"{self.where}: docker load failed: {message}")
         loaded: LoadResult = parse_load_text(result.text)
         if not loaded.tags and not loaded.ids:
             raise EngineError(f"{self.where}: docker load reported no image loaded")
@@ -350,8 +355,22 @@ class StreamDestination(ArchiveFileDestination):
         self._stream.flush()
 
 
+def _is_special(path: Path) -> bool:
+    """A pipe or a device (``-o /dev/null``, a FIFO): written to as it is, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
 def check_writable(path: Path) -> None:
     """Fail before any work when *path* cannot be created (no such directory, no permission)."""
+    path = Path(os.path.realpath(path))
+    if _is_special(path):
+        if not os.access(path, os.W_OK):
+            raise LayerferryError(f"{path}: no permission to write")
+        return
     directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UsageError(f"{path} is a directory; name the archive file to write")
@@ -362,7 +381,20 @@ def check_writable(path: Path) -> None:
 
 
 def write_atomically(path: Path, chunks: Iterator[bytes]) -> None:
-    """Temp file in the target directory, fsync, rename; on any failure nothing has that name."""
+    """Temp file in the target directory, fsync, rename; on any failure nothing has that name.
+
+    A symlink is followed (the file it names is replaced, not the link); a pipe or device is
+    written to directly.
+    """
+    path = Path(os.path.realpath(path))
+    if _is_special(path):
+        try:
+            with path.open("wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except OSError as exc:
+            raise LayerferryError(f"{path}: write failed ({exc.strerror})") from exc
+        return
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".partial")

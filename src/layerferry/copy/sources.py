@@ -6,6 +6,7 @@ cache. An engine is asked for a ``save`` only when the cache lacks something.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..archive.ingest import ingest_archive
@@ -56,7 +57,11 @@ class DaemonSource:
 
 def _tags_for(ref: str, record: ImageRecord) -> list[ImageName]:
     """The tag the user named; an ID or digest reference carries no tag (say so upstream)."""
-    if ref.startswith("sha256:") or record.id.startswith(f"sha256:{ref}") or "@" in ref:
+    if ref.startswith("sha256:") or "@" in ref:
+        return []
+    # A bare hex word is an ID prefix only when no tag of that name exists ("cafe" may be a repo).
+    is_id = re.fullmatch(r"[0-9a-f]{1,64}", ref) and record.id.startswith(f"sha256:{ref}")
+    if is_id and f"{ref}:latest" not in record.tags:
         return []
     return [ImageName.parse(ref)]
 

@@ -7,6 +7,7 @@ whose socket is forwarded over SSH (see :mod:`layerferry.remote.session`).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,15 @@ class Engine:
                 return dict(self._api.inspect_container(name))
         except NotFoundError as exc:
             raise NotFoundError(f"{self.where}: no container named {name!r}") from exc
+
+    def container_named(self, name: str) -> dict[str, Any] | None:
+        """The container whose name is exactly *name* (never an ID-prefix match, unlike inspect)."""
+        with _translated(self.where, f"looking up container {name}"):
+            found = self._api.containers(all=True, filters={"name": f"^/{re.escape(name)}$"})
+        for summary in found:
+            if f"/{name}" in (summary.get("Names") or []):
+                return self.container(str(summary["Id"]))
+        return None
 
     def find_container(self, name: str) -> dict[str, Any] | None:
         try:

@@ -24,10 +24,17 @@ class ImageConfig:
             raise ArchiveError(f"{where}: {len(raw)} bytes, over the {MAX_CONFIG_BYTES} limit")
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ArchiveError(f"{where}: not valid JSON ({exc})") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ArchiveError(f"{where}: not valid JSON ({str(exc)[:200]})") from exc
         if not isinstance(data, dict):
             raise ArchiveError(f"{where}: not a JSON object")
+        rootfs = data.get("rootfs")
+        if rootfs is not None and not (
+            isinstance(rootfs, dict) and isinstance(rootfs.get("diff_ids") or [], list)
+        ):
+            raise ArchiveError(f"{where}: rootfs must be an object with a diff_ids list")
+        if not isinstance(data.get("config") or {}, dict):
+            raise ArchiveError(f"{where}: config must be an object")
         return cls(raw, data)
 
     @property

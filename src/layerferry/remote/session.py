@@ -45,8 +45,13 @@ class CommandResult:
         return self.stdout.decode(errors="replace")
 
 
-def classify_ssh_failure(target: SshTarget, stderr: str) -> RemoteError:
-    """Turn ssh's own complaint (exit 255) into the matching error, keeping its last line."""
+def classify_ssh_failure(
+    target: SshTarget, stderr: str, *, established: bool = False
+) -> RemoteError:
+    """Turn ssh's own complaint (exit 255) into the matching error, keeping its last line.
+
+    *established*: the session was up, so this is a connection lost, not one refused.
+    """
     lines = [
         ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith("@")
     ]
@@ -55,6 +60,11 @@ def classify_ssh_failure(target: SshTarget, stderr: str) -> RemoteError:
         return HostKeyError(
             f"{target}: host key verification failed: refused ({detail})",
             hint="check the host's key and update known_hosts yourself; layerferry never skips this check",
+        )
+    if established:
+        return UnreachableError(
+            f"{target}: the connection was lost ({detail})",
+            hint="run the same command again when the host is reachable: transfers resume",
         )
     return UnreachableError(
         f"{target}: cannot connect: {detail}",
@@ -168,7 +178,9 @@ class SshSession:
         )
         result = CommandResult(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == 255:
-            raise classify_ssh_failure(self.target, proc.stderr.decode(errors="replace"))
+            raise classify_ssh_failure(
+                self.target, proc.stderr.decode(errors="replace"), established=True
+            )
         if check and proc.returncode != 0:
             raise RemoteError(
                 f"{self.target}: `{' '.join(argv)}` failed (exit {proc.returncode}): "
@@ -220,7 +232,9 @@ class SshSession:
             reader.join()
         result = CommandResult(returncode, out.get("stdout", b""), out.get("stderr", b""))
         if returncode == 255:
-            raise classify_ssh_failure(self.target, result.stderr.decode(errors="replace"))
+            raise classify_ssh_failure(
+                self.target, result.stderr.decode(errors="replace"), established=True
+            )
         if broken and returncode == 0:
             raise RemoteError(f"{self.target}: the remote side stopped reading early")
         return result

@@ -20,7 +20,7 @@ from ..copy.destinations import SshDaemonDestination
 from ..copy.engine import CopyReport, copy_images
 from ..copy.sources import DaemonSource
 from ..daemon.engine import Engine, connect_local
-from ..errors import ConflictError, EngineError, LayerferryError, NotFoundError
+from ..errors import ConflictError, EngineError, LayerferryError, NotFoundError, UsageError
 from ..reference import ImageName, validate_container_name
 from ..remote.host import RemoteHost
 from ..remote.target import SshTarget
@@ -51,10 +51,15 @@ def _image_name_for(container: str) -> ImageName:
 
 
 def _check_target(
-    remote: RemoteHost, spec: ContainerSpec, name: str, replace: bool
+    remote: RemoteHost, spec: ContainerSpec, name: str, replace: bool, source_engine_id: str
 ) -> dict[str, object] | None:
     """Everything that would make the target refuse, found before anything changes there."""
-    existing = remote.engine.find_container(name)
+    if remote.info.engine_id and remote.info.engine_id == source_engine_id:
+        raise UsageError(
+            f"{remote.target} is the source's own engine: migrating there would replace the source",
+            hint="pick another host",
+        )
+    existing = remote.engine.container_named(name)
     if existing is not None and not replace:
         raise ConflictError(
             f"{remote.target}: a container named {name!r} already exists",
@@ -159,11 +164,9 @@ def migrate(
             reporter.step(
                 f"connected to {target} (Docker {remote.info.version}, {remote.info.name})"
             )
-            existing = _check_target(remote, spec, new_name, replace)
-            for volume in spec.named_volumes:
-                reporter.warn(
-                    f"volume {volume!r}: its data is not part of a commit and stays behind"
-                )
+            existing = _check_target(remote, spec, new_name, replace, local.info().engine_id)
+            for mount in spec.mounts_left_behind:
+                reporter.warn(mount)
             image_name = _image_name_for(spec.name)
             commit_with(
                 local,

@@ -7,7 +7,7 @@ hostname, a container-ID file, legacy links.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _CONFIG_KEYS = (
@@ -46,6 +46,8 @@ class ContainerSpec:
     host_config: dict[str, Any]
     was_running: bool
     was_paused: bool
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    """The engine's own list of what is mounted (named, anonymous and image-declared volumes, binds)."""
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any]) -> ContainerSpec:
@@ -62,6 +64,7 @@ class ContainerSpec:
             host_config=host_config,
             was_running=bool(state.get("Running")),
             was_paused=bool(state.get("Paused")),
+            mounts=[m for m in data.get("Mounts") or [] if isinstance(m, dict)],
         )
 
     def create_body(self, image: str) -> dict[str, Any]:
@@ -83,6 +86,27 @@ class ContainerSpec:
             if mount.get("Type") == "volume" and mount.get("Source"):
                 names.append(str(mount["Source"]))
         return names
+
+    @property
+    def mounts_left_behind(self) -> list[str]:
+        """One warning per mount whose data a commit does not carry (case C26)."""
+        warnings = []
+        for mount in self.mounts:
+            where = mount.get("Destination", "?")
+            if mount.get("Type") == "volume":
+                name = str(mount.get("Name") or "")
+                anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+                kind = "an anonymous volume" if anonymous else f"volume {name!r}"
+                warnings.append(
+                    f"{where} is {kind}: its data is not part of a commit and stays behind "
+                    "(the new container gets an empty one)"
+                )
+            elif mount.get("Type") == "bind":
+                warnings.append(
+                    f"{where} is bound from {mount.get('Source')} on this host: the target must have "
+                    "that path, and its contents are not carried"
+                )
+        return warnings
 
     @property
     def published_ports(self) -> list[str]:

@@ -152,6 +152,8 @@ def load(
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    if isinstance(host, str):
+        host = SshTarget.parse(host)  # a bad host is a usage error before any reading
     options = ReadOptions(
         platform=parse_platform(platform) if platform else None, limits=limits or Limits()
     )
