@@ -7,6 +7,8 @@ import secrets
 import tarfile
 from pathlib import Path
 
+from tests.imagegen import layer_tar
+
 from .conftest import World
 
 
@@ -47,3 +49,47 @@ def test_inventory_then_thin_save_then_plain_docker_load(world: World, tmp_path:
     loaded = world.sb.docker("b", "load", "-i", str(delta), text=True)
     assert tag in str(loaded.stdout)
     assert world.docker("b", "run", "--rm", tag, "cat", "/delta.txt") == "delta"
+
+
+def test_delta_loads_with_layerferry_where_the_base_is_and_is_refused_elsewhere(
+    world: World, tmp_path: Path
+) -> None:
+    """Case C06 on a real engine: check the receiver has the left-out layers before loading."""
+    assert world.lf("send", "bb:local", world.target).returncode == 0
+    inventory = tmp_path / "b.json"
+    assert world.lf("inventory", "--host", world.target, "-o", str(inventory)).returncode == 0
+    tag = f"delta2-{secrets.token_hex(3)}:1"
+    name = f"d-{secrets.token_hex(3)}"
+    world.docker("a", "run", "--name", name, "bb:local", "sh", "-c", "echo two > /two.txt")
+    world.docker("a", "commit", name, tag)
+    delta = tmp_path / "delta.tar"
+    assert world.lf("save", tag, "--thin-for", str(inventory), "-o", str(delta)).returncode == 0
+    fresh = str(tmp_path / "fresh-cache")  # the receiving site has no layer cache of ours
+    out = world.lf("load", str(delta), "--host", world.target, LAYERFERRY_CACHE_DIR=fresh)
+    assert out.returncode == 0, out.stderr.decode()
+    assert world.docker("b", "run", "--rm", tag, "cat", "/two.txt") == "two"
+
+    # A delta made against a base that b has never seen: refused there, before anything loads.
+    base = f"uniq-{secrets.token_hex(3)}:base"
+    world.sb.docker("a", "import", "-", base, input=layer_tar({"uniq": secrets.token_bytes(64)}))
+    child = f"uniq-{secrets.token_hex(3)}:child"
+    name = f"d-{secrets.token_hex(3)}"
+    world.docker("a", "create", "--name", name, base, "/x")
+    world.docker("a", "commit", name, child)
+    local_inventory = tmp_path / "a.json"
+    assert world.lf("inventory", "-o", str(local_inventory)).returncode == 0
+    orphan = tmp_path / "orphan.tar"
+    assert (
+        world.lf("save", child, "--thin-for", str(local_inventory), "-o", str(orphan)).returncode
+        == 0
+    )
+    before = world.docker("b", "images", "-q")
+    out = world.lf(
+        "load", str(orphan), "--host", world.target, LAYERFERRY_CACHE_DIR=str(tmp_path / "fresh2")
+    )
+    assert out.returncode == 4, out.stderr.decode()
+    message = out.stderr.decode()
+    assert f"{child}: layer 1 (sha256:" in message
+    assert "is not in the archive and ssh://lf-b does not have it" in message
+    assert "load the image this delta was made against" in message
+    assert world.docker("b", "images", "-q") == before

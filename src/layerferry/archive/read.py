@@ -41,6 +41,8 @@ class ReadOptions:
     """Read every complete platform (verify, inspect)."""
     strict: bool = True
     """Raise the first problem; else collect them all in the reading's findings."""
+    thin: bool = False
+    """Accept layers the archive leaves out (a delta): the receiver must hold them (C06)."""
     limits: Limits = field(default_factory=Limits)
 
 
@@ -157,7 +159,7 @@ def _resolve(
     what: str,
 ) -> tuple[list[ReadImage], Resolver]:
     fmt, root = found.format, found.root
-    resolver = Resolver(contents, findings, options.limits, sink.cache, what)
+    resolver = Resolver(contents, findings, options.limits, sink.cache, what, options.thin)
     walker = LayoutWalker(
         contents,
         root,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..copy.blobcache import BlobCache
+from ..copy.blobcache import BlobCache, LayerEntry
 from ..errors import ArchiveError, IntegrityError
 from ..oci.config import ImageConfig
 from ..oci.digest import Digest
@@ -32,7 +32,9 @@ class Resolver:
         limits: Limits,
         cache: BlobCache | None,
         what: str,
+        thin: bool = False,
     ) -> None:
+        self._thin = thin
         self._contents = contents
         self._findings = findings
         self._limits = limits
@@ -151,6 +153,10 @@ class Resolver:
             self._findings.warn(
                 f"{where} ({ref.named}) is not in the archive; using the copy in the local cache"
             )
+        elif ref.member and self._thin:
+            desc = ref.descriptor
+            known = desc.size if desc is not None and desc.digest == diff_id else 0
+            entry = LayerEntry.missing(diff_id, known)
         elif ref.member:
             self._problem(
                 f"{where} ({ref.named}, diff ID {diff_id}) is not in the archive",

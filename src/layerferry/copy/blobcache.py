@@ -48,6 +48,12 @@ class LayerEntry:
     zst_digest: Digest
     zst_size: int
     path: Path
+    absent: bool = False
+    """Not in the cache: a thin archive left it out, and its receiver must already hold it."""
+
+    @classmethod
+    def missing(cls, diff_id: Digest, size: int) -> LayerEntry:
+        return cls(diff_id, size, diff_id, 0, Path("/nonexistent"), absent=True)
 
 
 class _HashingWriter:

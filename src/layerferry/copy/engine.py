@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..archive.writer import ArchiveImage
+from ..errors import ArchiveError
 from ..reporting import NullReporter, Reporter
 from ..units import human_bytes, plural
 from .destinations import Destination
@@ -39,6 +40,7 @@ def copy_images(
     chains = destination.layer_chains() if thin else set()
     present = [destination.has_image(image) for image in images] if thin else [False] * len(images)
     plan = plan_copy(images, chains, present)
+    _check_absent(plan, destination.where)
     sent = [0]
     if dry_run:
         return CopyReport(destination=destination.where, plan=plan, bytes_sent=0)
@@ -53,6 +55,25 @@ def copy_images(
             destination.tag(image_plan.image)
     destination.confirm(images)
     return CopyReport(destination=destination.where, plan=plan, bytes_sent=sent[0])
+
+
+def _check_absent(plan: Plan, where: str) -> None:
+    """A layer a thin archive left out must be one the destination holds (case C06)."""
+    for image_plan in plan.images:
+        if image_plan.present:
+            continue
+        for index, layer in enumerate(image_plan.image.layers):
+            if layer.absent and index >= image_plan.have_layers:
+                names = (
+                    ", ".join(str(t) for t in image_plan.image.tags)
+                    or image_plan.image.config.digest.short
+                )
+                raise ArchiveError(
+                    f"{names}: layer {index + 1} ({layer.diff_id}) is not in the archive and "
+                    f"{where} does not have it",
+                    hint="load the image this delta was made against (its base) there first, "
+                    "or save the image again in full",
+                )
 
 
 def _plan_line(where: str, plan: Plan, thin: bool) -> str:

@@ -155,7 +155,9 @@ def load(
     if isinstance(host, str):
         host = SshTarget.parse(host)  # a bad host is a usage error before any reading
     options = ReadOptions(
-        platform=parse_platform(platform) if platform else None, limits=limits or Limits()
+        platform=parse_platform(platform) if platform else None,
+        limits=limits or Limits(),
+        thin=True,  # a delta's absent layers are checked against the receiving engine
     )
     reading = ArchiveSource(settings.blob_cache(), options, reporter).read(source)
     images = name_images(choose_images(reading.archive_images(), select), tag)
