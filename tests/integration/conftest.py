@@ -57,6 +57,9 @@ class World:
         )
 
     def docker(self, host: str, *args: str, check: bool = True) -> str:
+        if args and args[0] in ("run", "create"):
+            # A missing image must fail, never make an engine look for a registry (network rule).
+            args = (args[0], "--pull=never", *args[1:])
         out = self.sb.docker(host, *args, check=check, text=True)
         return str(out.stdout).strip()
 
