@@ -198,7 +198,28 @@ def resume(sb: Sandbox, image: str, cache: Path) -> tuple[int, int, int]:
     return first, wire, planned - arrived
 
 
-def run(shaped: list[bool], images: list[str]) -> tuple[list[Row], list[str]]:
+def peak_rss_1g(sb: Sandbox, cache: Path) -> Row:
+    """Peak RSS of a cold-cache send of a 1 GB image: memory must stay flat as images grow."""
+    sb.docker(
+        "a",
+        "run",
+        "--name",
+        "bench-1g",
+        "deb:base",
+        "sh",
+        "-c",
+        "head -c 1000000000 /dev/urandom > /big",
+    )
+    sb.docker("a", "commit", "bench-1g", "bench:1g")
+    reset_target(sb, keep_base=True)
+    wire, seconds, rss = layerferry_send(sb, "bench:1g", cache, warm=False)
+    sb.docker("a", "rmi", "bench:1g", check=False)
+    return Row(
+        "rss", "bench:1g", "plain", "layerferry", wire, seconds, f"peak rss {rss / 1e6:.0f} MB"
+    )
+
+
+def run(shaped: list[bool], images: list[str], big: bool) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
     sb = Sandbox.up(Path(tempfile.mkdtemp(prefix="lfsb-bench-")))
@@ -248,6 +269,8 @@ def run(shaped: list[bool], images: list[str]) -> tuple[list[Row], list[str]]:
                         f"re-sent/remainder {again / max(remainder, 1):.3f}")
                 )  # fmt: skip
         sb.shape("b", None)
+        if big:
+            rows.append(peak_rss_1g(sb, cache))
     finally:
         sb.down()
         shutil.rmtree(cache, ignore_errors=True)
@@ -294,7 +317,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     shaped = [False] if args.quick else [False, True]
     images = ["bench:big"] if args.quick else ["bench:big", "bench:small"]
-    rows, _ = run(shaped, images)
+    rows, _ = run(shaped, images, big=not args.quick)
     lines = table(rows) + [""] + ratios(rows)
     print("\n".join(lines))
     if args.markdown:
