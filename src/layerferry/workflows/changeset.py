@@ -25,7 +25,7 @@ from ..tario.stream import IterStream, Readable
 
 ADDED, CHANGED, DELETED = "A", "C", "D"
 _KIND_NAMES = {0: CHANGED, 1: ADDED, 2: DELETED}
-LINK_CHECK_MIN_BUDGET = 256 * 1024 * 1024
+LINK_CHECK_MIN_BUDGET = 64 * 1024 * 1024
 
 
 @dataclass
@@ -137,37 +137,64 @@ class ChangePlan:
 
     # -- hard links between separately read files -------------------------------------------------
     def _find_links(self) -> None:
+        """Files read one by one carry no link marks. An added file may share its inode with
+        a name the change list does not show (overlayfs copied it up when ``ln`` ran, case
+        C20), and equal-sized files may be links of each other: read the headers of their
+        directory, where the engine marks links, and capture the partners too."""
+        singles = {
+            n.path: n
+            for n in _walk(self.root)
+            if n.stat is not None
+            and n.stat.is_regular
+            and n.stat.size > 0
+            and n.change != DELETED
+            and self.path_excluded(n) is None
+        }
+        dirs = {parent_of(p) for p, n in singles.items() if n.change == ADDED}
         groups: dict[tuple[int, int], list[str]] = {}
-        for node in _walk(self.root):
-            st = node.stat
-            if st is None or not st.is_regular or st.size == 0 or node.change == DELETED:
-                continue
-            if self.path_excluded(node) is None:
-                groups.setdefault((st.size, st.mode), []).append(node.path)
+        for path, node in singles.items():
+            assert node.stat is not None
+            groups.setdefault((node.stat.size, node.stat.mode), []).append(path)
         for paths in (g for g in groups.values() if len(g) > 1):
-            self._confirm_links(paths)
+            common = paths[0]
+            while not all(is_within(p, common) for p in paths):
+                common = parent_of(common)
+            dirs.add(common)
+        for directory in sorted(dirs, key=sort_key):
+            if not any(is_within(directory, d) and d != directory for d in dirs):
+                self._scan_links(directory, singles)
 
-    def _confirm_links(self, paths: list[str]) -> None:
-        common = paths[0]
-        while not all(is_within(p, common) for p in paths):
-            common = parent_of(common)
-        candidates = set(paths)
-        size = next(n.stat.size for n in map(self._node, paths) if n and n.stat)
-        budget = max(LINK_CHECK_MIN_BUDGET, 8 * size * len(paths))
-        prefix = parent_of(common)
+    def _scan_links(self, directory: str, singles: dict[str, _Node]) -> None:
+        inside = [p for p in singles if is_within(p, directory)]
+        wanted = sum(n.stat.size for p in inside if (n := singles[p]).stat is not None)
+        budget = max(LINK_CHECK_MIN_BUDGET, 4 * wanted)
+        prefix = parent_of(directory)
         seen = 0
-        with self.engine.archive(self.container, "/" + common) as chunks:
-            reader = TarReader(IterStream(chunks), f"container {self.container}: /{common}")
+        with self.engine.archive(self.container, "/" + directory) as chunks:
+            reader = TarReader(IterStream(chunks), f"container {self.container}: /{directory}")
             for member in reader:
                 seen += member.size + 512
                 if seen > budget:
-                    self.unverified_links += sorted(candidates)
+                    self.unverified_links += sorted(p for p in inside if p not in self.links)
                     return
-                path = _rebase(prefix, member.name)
-                if path in candidates and member.info.typeflag == b"1":
-                    target = _rebase(prefix, member.linkname)
-                    if target in candidates:
-                        self.links[path] = self.links.get(target, target)
+                if member.info.typeflag != b"1":
+                    continue
+                path, target = _rebase(prefix, member.name), _rebase(prefix, member.linkname)
+                if path in singles or target in singles:
+                    self.links[path] = self.links.get(target, target)
+                    for name in (target, path):
+                        if name not in singles:
+                            self._capture(name)
+
+    def _capture(self, path: str) -> None:
+        """Add a path the change list left out (a copied-up link partner) as changed."""
+        node = self.root
+        for part in path.split("/"):
+            child = node.children.get(part)
+            if child is None:
+                child = node.children[part] = _Node(f"{node.path}/{part}".lstrip("/"))
+            node = child
+        node.stat = self.engine.path_stat(self.container, "/" + path)
 
 
 def _rebase(prefix: str, name: str) -> str:
