@@ -13,6 +13,7 @@ import pytest
 import layerferry
 from layerferry import RecordingReporter, UsageError
 from layerferry.daemon.engine import connect_local
+from layerferry.oci.digest import Digest
 from layerferry.tario.reader import TarReader
 from layerferry.tario.stream import IterStream
 
@@ -158,7 +159,7 @@ def test_c20_c22_c23_links_capabilities_and_large_ids(world: World) -> None:
         "88888888 88888888",
     ]
     diff_id = json.loads(world.docker("a", "image", "inspect", image))[0]["RootFS"]["Layers"][-1]
-    entry = world.settings.blob_cache().layer(layerferry.oci.digest.Digest.parse(diff_id))
+    entry = world.settings.blob_cache().layer(Digest.parse(diff_id))
     assert entry is not None and 1024 * 1024 < entry.size < 1024 * 1024 + 64 * 1024  # not 2 MiB
     created = world.docker("a", "create", image)
     engine = connect_local(world.settings.docker_host)
