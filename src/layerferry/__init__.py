@@ -24,6 +24,7 @@ from .reporting import NullReporter, RecordingReporter, Reporter
 from .settings import Settings
 from .tario.compression import Compression
 from .workflows.commit import CommitResult, commit
+from .workflows.diff import DiffReport, diff
 from .workflows.inspect import VerifyResult, inspect_archive, verify_archive
 from .workflows.inventory import Inventory, inventory
 from .workflows.migrate import MigrateResult, migrate
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchiveError",
     "CommitResult",
+    "DiffReport",
     "Compression",
     "ConflictError",
     "EngineError",
@@ -60,6 +62,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "commit",
+    "diff",
     "inspect_archive",
     "inventory",
     "load",

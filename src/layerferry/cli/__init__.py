@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from . import commit as _commit  # noqa: F401  (registers the verb)
+from . import diff as _diff  # noqa: F401
 from . import inspect as _inspect  # noqa: F401
 from . import inventory as _inventory  # noqa: F401
 from . import load as _load  # noqa: F401

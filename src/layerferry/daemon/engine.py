@@ -6,7 +6,9 @@ whose socket is forwarded over SSH (see :mod:`layerferry.remote.session`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -176,6 +178,71 @@ class Engine:
             )
         return str(result["Id"])
 
+    def inspect_image(self, ref: str) -> dict[str, Any]:
+        """The engine's whole inspect document of an image (its ``Config`` among it)."""
+        try:
+            with _translated(self.where, f"image {ref}"):
+                return dict(self._api.inspect_image(ref))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no such image {ref!r}") from exc
+
+    # -- a container's files ------------------------------------------------------------------
+    def changes(self, container: str) -> list[tuple[str, int]]:
+        """``GET /containers/{id}/changes``: (path, kind), kind 0 changed, 1 added, 2 deleted."""
+        with _translated(self.where, f"changes of container {container}"):
+            listed = self._api.diff(container) or []
+        return [(str(c["Path"]), int(c["Kind"])) for c in listed]
+
+    def path_stat(self, container: str, path: str) -> PathStat | None:
+        """``HEAD /containers/{id}/archive``: what is at *path* (None: nothing)."""
+        url = self._api._url("/containers/{0}/archive", container)
+        with _translated(self.where, f"stat of {path} in container {container}"):
+            response = self._api.head(url, params={"path": path})
+            if response.status_code == 404:
+                return None
+            self._api._raise_for_status(response)
+        return _path_stat(response.headers.get("X-Docker-Container-Path-Stat", ""))
+
+    @contextlib.contextmanager
+    def archive(self, container: str, path: str) -> Iterator[Iterator[bytes]]:
+        """``GET /containers/{id}/archive?path=``: the tar of *path* (a directory with all
+        below it), streamed uncompressed; leaving the block early closes the stream."""
+        url = self._api._url("/containers/{0}/archive", container)
+        with _translated(self.where, f"reading {path} from container {container}"):
+            response = self._api._get(
+                url, params={"path": path}, stream=True, headers={"Accept-Encoding": "identity"}
+            )
+            try:
+                self._api._raise_for_status(response)
+                yield self._chunks(response, f"reading {path} from container {container}")
+            finally:
+                response.close()
+
+    @contextlib.contextmanager
+    def export(self, container: str) -> Iterator[Iterator[bytes]]:
+        """``GET /containers/{id}/export``: the container's whole filesystem as one tar."""
+        url = self._api._url("/containers/{0}/export", container)
+        with _translated(self.where, f"exporting container {container}"):
+            response = self._api._get(url, stream=True, headers={"Accept-Encoding": "identity"})
+            try:
+                self._api._raise_for_status(response)
+                yield self._chunks(response, f"exporting container {container}")
+            finally:
+                response.close()
+
+    def _chunks(self, response: Any, what: str) -> Iterator[bytes]:
+        with _translated(self.where, what):
+            while chunk := response.raw.read(CHUNK):
+                yield chunk
+
+    def pause(self, container: str) -> None:
+        with _translated(self.where, f"pausing container {container}"):
+            self._api.pause(container)
+
+    def unpause(self, container: str) -> None:
+        with _translated(self.where, f"unpausing container {container}"):
+            self._api.unpause(container)
+
     # -- containers ---------------------------------------------------------------------------
     def container(self, name: str) -> dict[str, Any]:
         try:
@@ -228,6 +295,47 @@ class Engine:
     def network_names(self) -> set[str]:
         with _translated(self.where, "listing networks"):
             return {str(n["Name"]) for n in self._api.networks()}
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """The archive endpoint's stat header: Go's ``os.FileMode`` bits decoded."""
+
+    name: str
+    size: int
+    mode: int
+    link_target: str
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.mode & _GO_MODE_DIR)
+
+    @property
+    def is_symlink(self) -> bool:
+        return bool(self.mode & _GO_MODE_SYMLINK)
+
+    @property
+    def is_regular(self) -> bool:
+        return not self.mode & _GO_MODE_TYPE
+
+
+_GO_MODE_DIR = 1 << 31
+_GO_MODE_SYMLINK = 1 << 27
+# Go's ModeType: dir, symlink, named pipe, socket, device, char device, irregular.
+_GO_MODE_TYPE = (1 << 31) | (1 << 27) | (1 << 25) | (1 << 24) | (1 << 26) | (1 << 21) | (1 << 19)
+
+
+def _path_stat(header: str) -> PathStat | None:
+    try:
+        data = json.loads(base64.b64decode(header))
+        return PathStat(
+            name=str(data["name"]),
+            size=int(data["size"]),
+            mode=int(data["mode"]),
+            link_target=str(data.get("linkTarget") or ""),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _image_record(data: dict[str, Any]) -> ImageRecord:

@@ -43,6 +43,31 @@ _KINDS = {
 _NO_PAYLOAD = {MemberKind.HARDLINK, MemberKind.SYMLINK, MemberKind.DIRECTORY}
 
 
+@dataclass(frozen=True)
+class HeaderInfo:
+    """What a header says beyond name, kind and size: the file's metadata, as stored.
+
+    ``pax`` holds every PAX record of the member byte for byte (xattrs as
+    ``SCHILY.xattr.NAME``, large ids, sub-second times); numbers already reflect them.
+    """
+
+    typeflag: bytes = b"0"
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    uname: str = ""
+    gname: str = ""
+    mtime: float = 0
+    devmajor: int = 0
+    devminor: int = 0
+    pax: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def xattrs(self) -> dict[str, bytes]:
+        prefix = "SCHILY.xattr."
+        return {k[len(prefix) :]: v for k, v in self.pax.items() if k.startswith(prefix)}
+
+
 @dataclass
 class TarMember:
     """One member. ``read`` returns its payload (regular files only) and never reads past it."""
@@ -54,6 +79,7 @@ class TarMember:
     offset: int
     _reader: TarReader | None = field(default=None, repr=False)
     _left: int = field(default=0, repr=False)
+    info: HeaderInfo = field(default_factory=HeaderInfo)
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -115,7 +141,7 @@ class TarReader:
 
     # -- iteration ----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[TarMember]:
-        pending: dict[str, str] = {}
+        pending: dict[str, bytes] = {}
         while True:
             start = self.offset
             block = self._read(BLOCK)
@@ -147,30 +173,33 @@ class TarReader:
         while data := self._stream.read(_DRAIN):
             self.trailing_bytes += len(data)
 
-    def _parse(self, block: bytes, start: int, pending: dict[str, str]) -> TarMember | None:
+    def _parse(self, block: bytes, start: int, pending: dict[str, bytes]) -> TarMember | None:
         _check_checksum(block, start, self.count, self._what)
         type_flag = block[156:157]
         size = _number(block[124:136], start, self._what)
         if "size" in pending:
-            size = _pax_int(pending.pop("size"), start, self._what)
+            size = _pax_int(_text(pending.pop("size")), start, self._what)
         if size < 0:
             raise ArchiveError(f"{self._what}: tar header at offset {start} has a negative size")
         if type_flag in (b"L", b"K", b"x", b"g"):
             payload = self._special_payload(type_flag, size, start)
             if type_flag == b"L":
-                pending["path"] = _cstr(payload)
+                pending[_GNU_PATH] = payload.split(b"\0", 1)[0]
             elif type_flag == b"K":
-                pending["linkpath"] = _cstr(payload)
+                pending[_GNU_LINK] = payload.split(b"\0", 1)[0]
             elif type_flag == b"x":
                 pending.update(_pax_records(payload, start, self._what))
             return None
         self.count += 1
-        name = pending.pop("path", None) or _header_name(block)
-        linkname = pending.pop("linkpath", None) or _cstr(block[157:257])
+        path = pending.pop("path", None) or pending.pop(_GNU_PATH, None)
+        link = pending.pop("linkpath", None) or pending.pop(_GNU_LINK, None)
+        name = _text(path) if path else _header_name(block)
+        linkname = _text(link) if link else _cstr(block[157:257])
+        info = _header_info(block, type_flag, dict(pending), start, self._what)
         pending.clear()
         kind = _KINDS.get(type_flag, MemberKind.OTHER)
         left = 0 if kind in _NO_PAYLOAD else size
-        member = TarMember(name, kind, left, linkname, start, self, left)
+        member = TarMember(name, kind, left, linkname, start, self, left, info)
         return member
 
     def _special_payload(self, type_flag: bytes, size: int, start: int) -> bytes:
@@ -242,6 +271,42 @@ def _pax_int(text: str, start: int, what: str) -> int:
     return value
 
 
+_GNU_PATH = "\0gnu.path"
+_GNU_LINK = "\0gnu.linkpath"
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _header_info(
+    block: bytes, type_flag: bytes, pax: dict[str, bytes], start: int, what: str
+) -> HeaderInfo:
+    def number(key: str, field: bytes) -> int:
+        if key in pax:
+            return _pax_int(_text(pax[key]), start, what)
+        return max(0, _number(field, start, what))
+
+    try:
+        mtime = (
+            float(_text(pax["mtime"])) if "mtime" in pax else _number(block[136:148], start, what)
+        )
+    except ValueError as exc:
+        raise ArchiveError(f"{what}: bad PAX mtime at offset {start}") from exc
+    return HeaderInfo(
+        typeflag=type_flag,
+        mode=max(0, _number(block[100:108], start, what)) & 0o7777,
+        uid=number("uid", block[108:116]),
+        gid=number("gid", block[116:124]),
+        uname=_text(pax["uname"]) if "uname" in pax else _cstr(block[265:297]),
+        gname=_text(pax["gname"]) if "gname" in pax else _cstr(block[297:329]),
+        mtime=mtime,
+        devmajor=max(0, _number(block[329:337], start, what)),
+        devminor=max(0, _number(block[337:345], start, what)),
+        pax={k: v for k, v in pax.items() if not k.startswith("\0")},
+    )
+
+
 def _cstr(data: bytes) -> str:
     return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
@@ -255,8 +320,9 @@ def _header_name(block: bytes) -> str:
     return name
 
 
-def _pax_records(data: bytes, start: int, what: str) -> dict[str, str]:
-    records: dict[str, str] = {}
+def _pax_records(data: bytes, start: int, what: str) -> dict[str, bytes]:
+    """Every record, values as raw bytes (xattr values are binary)."""
+    records: dict[str, bytes] = {}
     pos = 0
     while pos < len(data):
         space = data.find(b" ", pos)
@@ -269,6 +335,6 @@ def _pax_records(data: bytes, start: int, what: str) -> dict[str, str]:
                 break
             raise ArchiveError(f"{what}: damaged PAX header at offset {start}")
         key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+        records[key.decode("utf-8", "replace")] = value
         pos += length
-    return {k: v for k, v in records.items() if k in ("path", "linkpath", "size")}
+    return records
