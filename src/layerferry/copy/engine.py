@@ -9,7 +9,7 @@ from ..archive.writer import ArchiveImage
 from ..reporting import NullReporter, Reporter
 from ..units import human_bytes, plural
 from .destinations import Destination
-from .plan import Plan, plan_copy
+from .plan import Holding, Plan, plan_copy
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,8 @@ def copy_images(
     With *dry_run* only the plan is made: the destination is asked, nothing is sent.
     """
     reporter = reporter or NullReporter()
-    chains = destination.layer_chains() if thin else set()
-    present = [destination.has_image(image) for image in images] if thin else [False] * len(images)
-    plan = plan_copy(images, chains, present)
+    holdings = destination.inventory(images) if thin else [Holding(False)] * len(images)
+    plan = plan_copy(images, holdings)
     sent = [0]
     if dry_run:
         return CopyReport(destination=destination.where, plan=plan, bytes_sent=0)
