@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ class Authenticator:
         self._basic = False
         self._tokens: dict[frozenset[str], str] = {}
         self._challenge: Challenge | None = None
+        self._lock = threading.Lock()  # HEADs run in parallel; one login, one token per scope
 
     def credentials(self) -> Credentials | None:
         if not self._looked_up:
@@ -78,6 +80,10 @@ class Authenticator:
 
     def header(self, scopes: frozenset[str]) -> str | None:
         """What to send before any challenge for these scopes (None: try without)."""
+        with self._lock:
+            return self._header(scopes)
+
+    def _header(self, scopes: frozenset[str]) -> str | None:
         if self._basic:
             creds = self.credentials()
             return basic_header(creds) if creds else None
@@ -88,8 +94,13 @@ class Authenticator:
             return f"Bearer {token}"
         return None
 
-    def answer(self, header: str, scopes: frozenset[str]) -> str:
-        """The header to retry with after a 401 carrying *header*; raises if there is none."""
+    def answer(self, header: str, scopes: frozenset[str], sent: str | None) -> str:
+        """The header to retry with after a 401 carrying *header* for a request that was *sent*
+        with the ``Authorization`` given (None: without); raises if there is none."""
+        with self._lock:
+            return self._answer(header, scopes, sent)
+
+    def _answer(self, header: str, scopes: frozenset[str], sent: str | None) -> str:
         challenge = parse_challenge(header)
         if challenge.scheme == "basic":
             creds = self.credentials()
@@ -98,13 +109,19 @@ class Authenticator:
                     f"{self.registry}: the registry asks for a login and there is none for it",
                     hint=f"log in first (`docker login {self.registry}` writes ~/.docker/config.json)",
                 )
-            if self._basic:
-                raise AuthError(f"{self.registry}: the registry refused the saved login")
+            if self._basic and sent == basic_header(creds):
+                raise AuthError(
+                    f"{self.registry}: the registry refused the saved login",
+                    hint=f"log in again: `docker login {self.registry}`",
+                )
             self._basic = True
             return basic_header(creds)
         if challenge.scheme == "bearer":
-            if self._challenge is not None and scopes in self._tokens:
-                # A token that was just used was refused: ask once more, then give up.
+            current = self._tokens.get(scopes)
+            if current is not None and sent != f"Bearer {current}":
+                return f"Bearer {current}"  # another request got a token meanwhile
+            if current is not None:
+                # The token just used was refused: ask once more (the caller gives up after).
                 del self._tokens[scopes]
             self._challenge = challenge
             wanted = scopes | _scopes_of(challenge)

@@ -128,7 +128,7 @@ class RegistryClient:
             response.close()
             if not challenge:
                 raise AuthError(f"{self.registry}: {what}: 401 without a challenge")
-            auth = self.auth.answer(challenge, scopes)
+            auth = self.auth.answer(challenge, scopes, auth)
         if response.status_code in (401, 403):
             response.close()
             raise AuthError(
