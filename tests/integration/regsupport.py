@@ -8,13 +8,18 @@ request, for resumption tests. Traffic goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.server
+import json
 import re
+import secrets
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +100,11 @@ def make_ca(directory: Path, host: str = LOOPBACK) -> tuple[Path, Path, Path]:
 
 
 def start_registry(
-    root: Path, *, tls: bool = False, users: dict[str, str] | None = None
+    root: Path,
+    *,
+    tls: bool = False,
+    users: dict[str, str] | None = None,
+    token: TokenServer | None = None,
 ) -> Registry:
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -127,6 +136,8 @@ def start_registry(
             entries.append(out.stdout.strip())
         htpasswd.write_text("\n".join(entries) + "\n")
         lines += ["auth:", "  htpasswd:", "    realm: layerferry-test", f"    path: {htpasswd}"]
+    if token is not None:
+        lines += token.config_lines()
     config = root / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log = root / "registry.log"
@@ -216,3 +227,102 @@ class CuttingProxy:
                 client.sendall(data)
         except OSError:
             pass
+
+
+class TokenServer:
+    """Docker's token protocol, for distribution's ``auth: token``: ``GET /token?service=…&
+    scope=…`` with HTTP basic credentials answers a JWT (RS256, signed with ``openssl``, the
+    certificate in its ``x5c`` header) granting the scopes asked for; the registry checks it."""
+
+    SERVICE = "layerferry-test"
+    ISSUER = "layerferry-test-issuer"
+
+    def __init__(self, directory: Path, users: dict[str, str]) -> None:
+        self.users = users
+        self.key = directory / "token.key"
+        self.cert = directory / "token.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key),
+             "-out", str(self.cert), "-days", "2", "-subj", "/CN=layerferry test tokens"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        der = subprocess.run(
+            ["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
+            check=True, capture_output=True,
+        ).stdout  # fmt: skip
+        self._x5c = base64.b64encode(der).decode()
+        self.requests: list[tuple[str | None, list[str]]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                server.handle(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.port = int(self.httpd.server_address[1])
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/token"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def handle(self, request: http.server.BaseHTTPRequestHandler) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        user = self._user(request.headers.get("Authorization", ""))
+        scopes = query.get("scope", [])
+        self.requests.append((user, scopes))
+        if user is None:
+            request.send_response(401)
+            request.end_headers()
+            return
+        body = json.dumps({"token": self._token(user, scopes), "expires_in": 300}).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def _user(self, header: str) -> str | None:
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user if self.users.get(user) == password else None
+
+    def _token(self, user: str, scopes: list[str]) -> str:
+        access = []
+        for scope in scopes:
+            kind, name, actions = scope.split(":")[0], scope.split(":")[1], scope.split(":")[2]
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": self.ISSUER, "sub": user, "aud": self.SERVICE, "exp": now + 300,
+            "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access,
+        }  # fmt: skip
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        signing = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+            input=signing.encode(), check=True, capture_output=True,
+        ).stdout  # fmt: skip
+        return f"{signing}.{_b64url(signature)}"
+
+    def config_lines(self) -> list[str]:
+        return [
+            "auth:",
+            "  token:",
+            f"    realm: {self.realm}",
+            f"    service: {self.SERVICE}",
+            f"    issuer: {self.ISSUER}",
+            f"    rootcertbundle: {self.cert}",
+        ]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -35,7 +35,7 @@ from layerferry.registry.client import RegistryClient
 from tests.imagegen import legacy_docker_archive, random_layer
 
 from .conftest import World
-from .regsupport import CuttingProxy, Registry
+from .regsupport import CuttingProxy, Registry, TokenServer, start_registry
 
 pytestmark = pytest.mark.integration
 
@@ -325,3 +325,31 @@ def test_platform_is_chosen_from_an_index(registry: Registry, tmp_path: Path) ->
         settings=_settings(tmp_path, "c", **opts),
     )
     assert str(host.manifest_digest) == digests["amd64"][0]  # this machine is linux/amd64
+
+
+def test_bearer_tokens_from_a_token_service(tmp_path: Path) -> None:
+    """distribution's ``auth: token``: a challenge names the token service, which is asked with
+    the saved login; the registry verifies the signed token it answers."""
+    tokens = TokenServer(tmp_path, {"ferry": "t0ken-pass"})
+    reg = start_registry(tmp_path / "registry", token=tokens)
+    try:
+        archive = _archive(tmp_path / "app.tar", seed=47)
+        dest = f"docker://{reg.host}/team/app:1"
+        login = _docker_config(tmp_path / "login", reg, "ferry", "t0ken-pass")
+        opts = {"insecure": frozenset({reg.host}), "docker_config": login}
+        pushed = copy(f"docker-archive:{archive}", dest, settings=_settings(tmp_path, "c", **opts))
+        assert pushed.traffic is not None and pushed.traffic.blobs_uploaded == 3
+        assert any(
+            user == "ferry" and "repository:team/app:pull,push" in scopes
+            for user, scopes in tokens.requests
+        )
+        again = copy(f"docker-archive:{archive}", dest, settings=_settings(tmp_path, "c", **opts))
+        assert again.traffic is not None and again.traffic.blobs_uploaded == 0
+        pulled = copy(dest, f"oci:{tmp_path / 'out'}", settings=_settings(tmp_path, "c2", **opts))
+        assert pulled.manifest_digest == pushed.manifest_digest
+        anonymous = {"insecure": frozenset({reg.host}), "docker_config": tmp_path / "none"}
+        with pytest.raises(AuthError, match="token service refused an anonymous request"):
+            copy(dest, f"oci:{tmp_path / 'out2'}", settings=_settings(tmp_path, "c3", **anonymous))
+    finally:
+        reg.stop()
+        tokens.close()
