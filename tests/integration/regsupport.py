@@ -167,13 +167,17 @@ def _wait(registry: Registry, timeout: float = 20) -> None:
 
 
 class CuttingProxy:
-    """A TCP proxy on loopback to *target*; the *cut_at*-th request starting with *method* is
-    not forwarded: both connections are closed instead (a link that dropped between chunks)."""
+    """A TCP proxy on loopback to *target*; the *cut_at*-th request starting with *method* (and,
+    while *repeat*, every later one) is not forwarded: both connections are closed instead (a
+    link that dropped between chunks)."""
 
-    def __init__(self, target_port: int, method: bytes = b"PATCH ", cut_at: int = 2) -> None:
+    def __init__(
+        self, target_port: int, method: bytes = b"PATCH ", cut_at: int = 2, repeat: bool = False
+    ) -> None:
         self.target_port = target_port
         self.method = method
         self.cut_at = cut_at
+        self.repeat = repeat
         self.seen = 0
         self.cuts = 0
         self.server = socket.socket()
@@ -209,7 +213,7 @@ class CuttingProxy:
                 if data.startswith(self.method):
                     with self._lock:
                         self.seen += 1
-                        cut = self.seen == self.cut_at
+                        cut = self.seen == self.cut_at or (self.repeat and self.seen > self.cut_at)
                         self.cuts += cut
                     if cut:
                         break

@@ -22,6 +22,7 @@ from layerferry import (
     AuthError,
     IntegrityError,
     RecordingReporter,
+    RegistryError,
     RegistryOptions,
     Settings,
     UnreachableError,
@@ -174,6 +175,27 @@ def test_an_upload_cut_between_chunks_resumes(registry: Registry, tmp_path: Path
         f"oci:{tmp_path / 'back'}",
         settings=_settings(tmp_path, "c3", insecure=frozenset({registry.host})),
     )
+
+
+def test_a_killed_push_resumes_in_the_next_run(registry: Registry, tmp_path: Path) -> None:
+    """Every chunk after the second is cut until the run gives up; the next run (another
+    client, the same cache) asks the remembered upload URL for its offset and goes on."""
+    archive = _archive(tmp_path / "big.tar", seed=7, sizes=(2_000_000,))
+    proxy = CuttingProxy(registry.port, b"PATCH ", cut_at=3, repeat=True)
+    chunk = 512 * 1024
+    settings = _settings(tmp_path, "c", insecure=frozenset({proxy.host}), chunk_size=chunk)
+    dest = f"docker://{proxy.host}/team/big:1"
+    try:
+        with pytest.raises(RegistryError, match="connection failed"):
+            copy(f"docker-archive:{archive}", dest, settings=settings)
+        proxy.repeat = False
+        result = copy(f"docker-archive:{archive}", dest, settings=settings)
+    finally:
+        proxy.close()
+    assert result.traffic is not None
+    assert [offset for _, offset in result.traffic.resumed] == [2 * chunk]
+    uploads = registry.requests("POST", "/blobs/uploads/")
+    assert len(uploads) == 2  # config and layer in run 1; run 2 starts none: it resumes
 
 
 def test_a_tampered_blob_is_refused(registry: Registry, tmp_path: Path) -> None:
