@@ -105,6 +105,16 @@ def test_push_from_engine_then_pull_into_host_b(world: World, registry: Registry
     assert layers_b == layers_a
     assert world.docker("b", "run", "--rm", "team/regapp:1", "cat", "/hi") == "from-registry"
 
+    # Back from host b: its `docker save` streamed over ssh (zstd) into the reader.
+    layout = world.cache_dir.parent / "from-b"
+    back = world.lf(
+        "--json", "--cache-dir", str(world.cache_dir.parent / "ssh-cache"),
+        "copy", f"{world.target}/team/regapp:1", f"oci:{layout}:back",
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["image"] == pushed["image"]
+    assert json.loads(back.stdout)["manifest"] == pushed["manifest"]  # same gzip blobs, same bytes
+
 
 def test_archive_to_registry_to_oci_layout_keeps_every_digest(
     registry: Registry, tmp_path: Path
