@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(docker.io openssh-server openssh-client busybox-static iproute2 zstd iptables debian-archive-keyring
-          skopeo podman umoci oci-image-tool)
+          skopeo podman umoci oci-image-tool docker-registry apache2-utils openssl)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

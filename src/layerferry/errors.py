@@ -2,7 +2,7 @@
 
 Every failure a user can meet is a :class:`LayerferryError`; the CLI prints its ``str()`` as one
 line (plus the hint) and exits with its ``exit_code``. Foreign exceptions (Docker SDK, requests,
-OpenSSH exit statuses, OS errors) are translated at the boundary that meets them, with
+httpx, OpenSSH exit statuses, OS errors) are translated at the boundary that meets them, with
 ``raise … from``; ours never subclass theirs.
 
 ::
@@ -13,9 +13,11 @@ OpenSSH exit statuses, OS errors) are translated at the boundary that meets them
     ├── IntegrityError               exit 4   digest/size mismatch, truncated or malformed archive
     │   └── ArchiveError                      not an image archive, unsupported layout
     │       └── LimitExceeded                 a guard against hostile input tripped
-    ├── RemoteError                  exit 5   the SSH side failed
+    ├── RemoteError                  exit 5   the SSH side or a registry failed
     │   ├── HostKeyError                      unknown or changed host key: refused
-    │   └── UnreachableError                  cannot connect, auth refused, no docker there
+    │   ├── UnreachableError                  cannot connect, auth refused, no docker there
+    │   └── RegistryError                     a registry refused or failed a request
+    │       └── AuthError                     credentials missing or refused by a registry
     ├── EngineError                  exit 6   a Docker engine refused or failed an operation
     ├── ConflictError                exit 7   a name already taken on the target
     ├── PartialFailure               exit 8   some targets of a fan-out failed
@@ -71,6 +73,14 @@ class UnreachableError(RemoteError):
     pass
 
 
+class RegistryError(RemoteError):
+    """A registry answered with an error (or not at all) to a distribution API request."""
+
+
+class AuthError(RegistryError):
+    """A registry asked for credentials that are missing, or refused the ones given."""
+
+
 class EngineError(LayerferryError):
     exit_code = 6
 
@@ -107,6 +117,7 @@ EXIT_INTERRUPTED = 130
 __all__ = [
     "EXIT_INTERRUPTED",
     "ArchiveError",
+    "AuthError",
     "ConflictError",
     "EngineError",
     "HostKeyError",
@@ -116,6 +127,7 @@ __all__ = [
     "LimitExceeded",
     "NotFoundError",
     "PartialFailure",
+    "RegistryError",
     "RemoteError",
     "UnreachableError",
     "UsageError",

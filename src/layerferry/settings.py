@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from .copy.blobcache import BlobCache
+from .registry.transport import RegistryOptions
 
 
 def _env_path(name: str) -> Path | None:
@@ -23,6 +24,8 @@ class Settings:
     docker_host: str | None = None
     ssh_config: Path | None = None
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("layerferry")))
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+    """CA file, registries allowed over plain HTTP, Docker client config (for logins)."""
 
     @classmethod
     def from_env(
@@ -31,6 +34,7 @@ class Settings:
         docker_host: str | None = None,
         ssh_config: Path | None = None,
         cache_dir: Path | None = None,
+        registry: RegistryOptions | None = None,
     ) -> Settings:
         return cls(
             docker_host=docker_host or os.environ.get("DOCKER_HOST") or None,
@@ -38,6 +42,7 @@ class Settings:
             cache_dir=cache_dir
             or _env_path("LAYERFERRY_CACHE_DIR")
             or Path(platformdirs.user_cache_dir("layerferry")),
+            registry=registry or RegistryOptions.from_env(),
         )
 
     def blob_cache(self) -> BlobCache:

@@ -22,6 +22,8 @@ from sandbox.sandbox import Sandbox
 
 from layerferry import RecordingReporter, Settings
 
+from .regsupport import Registry, start_registry
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,3 +132,23 @@ def world26(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture
 def reporter() -> RecordingReporter:
     return RecordingReporter()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A fresh loopback registry (plain HTTP, no auth) for one test; ~0.1 s to start."""
+    reg = start_registry(tmp_path / "registry")
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def secure_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A loopback registry behind TLS (a test CA made with openssl) and htpasswd basic auth."""
+    reg = start_registry(tmp_path / "registry", tls=True, users={"ferry": "s3cret-pass"})
+    try:
+        yield reg
+    finally:
+        reg.stop()

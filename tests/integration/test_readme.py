@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 from .conftest import World
+from .regsupport import Registry
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _tested_block() -> str:
+def _tested_block(marker: str = "readme-test") -> str:
     text = README.read_text()
-    match = re.search(r"<!-- readme-test -->\n```sh\n(.*?)```", text, re.S)
-    assert match, "README.md lost its tested block"
+    match = re.search(rf"<!-- {marker} -->\n```sh\n(.*?)```", text, re.S)
+    assert match, f"README.md lost its tested block {marker}"
     return match.group(1)
 
 
@@ -35,3 +36,21 @@ def test_readme_tutorial_runs(world: World) -> None:
     # The second send finds the image on b and moves nothing.
     assert re.search(r"ssh://lf-b: image [0-9a-f]{12} is already there", out.stderr), out.stderr
     assert re.search(r"ssh://lf-b\s+ok\s+0\s+0 B", out.stderr), out.stderr
+
+
+def test_readme_registry_block_runs(world: World, registry: Registry) -> None:
+    env = world.env(REGISTRY=registry.host, LAYERFERRY_INSECURE_REGISTRIES=registry.host)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _tested_block("readme-test-registry")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "shipped through a registry"
+    assert re.search(r"team/note:1: image [0-9a-f]{12} is already there", out.stderr), out.stderr
+    assert re.search(r"other/note:1: layer [0-9a-f]{12} mounted from team/note", out.stderr)
+    pushes = [u for _, u, _ in registry.requests("POST", "/v2/team/note/blobs/uploads/")]
+    assert len(pushes) == 3  # config and two layers, once: the second push started no upload

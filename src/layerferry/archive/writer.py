@@ -18,7 +18,7 @@ from ..oci import mediatypes as mt
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
-from ..oci.manifest import Index, Manifest, canonical_json
+from ..oci.manifest import Index, Manifest, RawManifest, canonical_json
 from ..reference import ImageName
 from ..tario.compression import Compression
 from ..tario.tarstream import END_OF_ARCHIVE, member_header, padding
@@ -30,6 +30,9 @@ class ArchiveImage:
     config: ImageConfig
     layers: list[LayerEntry]
     tags: list[ImageName] = field(default_factory=list)
+    origin: RawManifest | None = field(default=None, compare=False)
+    """The manifest the image was pulled with (a registry's bytes), kept so a push elsewhere
+    can reproduce its digest when the blobs it names are at hand."""
 
     def __post_init__(self) -> None:
         diff_ids = self.config.diff_ids

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 
 from . import commit as _commit  # noqa: F401  (registers the verb)
+from . import copy as _copy  # noqa: F401
 from . import diff as _diff  # noqa: F401
 from . import inspect as _inspect  # noqa: F401
 from . import inventory as _inventory  # noqa: F401
 from . import load as _load  # noqa: F401
 from . import migrate as _migrate  # noqa: F401
+from . import pull as _pull  # noqa: F401
+from . import push as _push  # noqa: F401
 from . import save as _save  # noqa: F401
 from . import send as _send  # noqa: F401
 from . import verify as _verify  # noqa: F401

@@ -22,7 +22,7 @@ from ._render import ConsoleReporter
 
 app = typer.Typer(
     name="layerferry",
-    help="Move a container's state between Docker hosts without a registry.",
+    help="Move a container's state between Docker hosts, without a registry or through one.",
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,

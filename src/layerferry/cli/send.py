@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -7,6 +9,7 @@ from ..errors import PartialFailure, UsageError
 from ..units import human_bytes
 from ..workflows.transfer import DEFAULT_PARALLEL, SendResult, send
 from ._app import Globals, app, globals_of
+from ._registry import ca_file_option, insecure_option, with_registry
 
 
 @app.command("send")
@@ -24,6 +27,14 @@ def send_cmd(
     parallel: int = typer.Option(
         DEFAULT_PARALLEL, "--parallel", help="Hosts served at the same time."
     ),
+    via: str | None = typer.Option(
+        None,
+        "--via",
+        metavar="docker://REGISTRY/PREFIX",
+        help="Push once to this registry; each host's engine pulls what it lacks from there.",
+    ),
+    ca_file: Path | None = ca_file_option(),
+    insecure: list[str] = insecure_option(),
 ) -> None:
     """Send images to other hosts, moving only the layers each one lacks.
 
@@ -40,7 +51,8 @@ def send_cmd(
             hosts,
             dry_run=dry_run,
             parallel=parallel,
-            settings=g.settings,
+            via=via,
+            settings=with_registry(g, ca_file, insecure),
             reporter=g.reporter,
         )
     except PartialFailure as exc:

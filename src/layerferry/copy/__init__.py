@@ -2,6 +2,6 @@
 
 from .blobcache import BlobCache, LayerEntry
 from .engine import CopyReport, copy_images
-from .plan import Plan, plan_copy
+from .plan import Holding, Plan, plan_copy
 
-__all__ = ["BlobCache", "CopyReport", "LayerEntry", "Plan", "copy_images", "plan_copy"]
+__all__ = ["BlobCache", "CopyReport", "Holding", "LayerEntry", "Plan", "copy_images", "plan_copy"]

@@ -225,13 +225,9 @@ class BlobCache:
         """The layer as a gzip blob, made once (deterministically: no name, mtime 0) and kept."""
         meta = self._layers / f"{entry.diff_id.hex}.gz.json"
         path = self._layers / f"{entry.diff_id.hex}.tar.gz"
-        try:
-            record = json.loads(meta.read_text())
-            blob = GzipBlob(Digest.parse(record["digest"]), int(record["size"]), path)
-            if path.stat().st_size == blob.size:
-                return blob
-        except (OSError, ValueError, KeyError):
-            pass
+        kept = self.gzip_form(entry.diff_id)
+        if kept is not None:
+            return kept
         fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as raw_out:
@@ -248,6 +244,40 @@ class BlobCache:
             Path(tmp_name).unlink(missing_ok=True)
         _write_small(meta, json.dumps({"digest": str(blob.digest), "size": blob.size}).encode())
         return blob
+
+    def gzip_form(self, diff_id: Digest) -> GzipBlob | None:
+        """The layer's gzip blob when one is kept (made here, or adopted from a registry)."""
+        meta = self._layers / f"{diff_id.hex}.gz.json"
+        path = self._layers / f"{diff_id.hex}.tar.gz"
+        try:
+            record = json.loads(meta.read_text())
+            blob = GzipBlob(Digest.parse(record["digest"]), int(record["size"]), path)
+            if path.stat().st_size == blob.size:
+                return blob
+        except (OSError, ValueError, KeyError):
+            pass
+        return None
+
+    def adopt_gzip(self, entry: LayerEntry, path: Path, digest: Digest, size: int) -> GzipBlob:
+        """Keep *path* (a verified gzip blob of *entry*, as a registry serves it) as the layer's
+        gzip form, unless one is kept already: pushing it again then reproduces its digest."""
+        kept = self.gzip_form(entry.diff_id)
+        if kept is not None:
+            path.unlink(missing_ok=True)
+            return kept
+        target = self._layers / f"{entry.diff_id.hex}.tar.gz"
+        os.replace(path, target)
+        meta = self._layers / f"{entry.diff_id.hex}.gz.json"
+        tmp_meta = meta.with_suffix(f".tmp{os.getpid()}")
+        tmp_meta.write_text(json.dumps({"digest": str(digest), "size": size}))
+        os.replace(tmp_meta, meta)
+        return GzipBlob(digest, size, target)
+
+    def incoming(self) -> Path:
+        """A fresh temp file name inside the cache (same file system as its entries)."""
+        fd, name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
+        os.close(fd)
+        return Path(name)
 
     def iter_gzip(self, blob: GzipBlob) -> Iterator[bytes]:
         """A gzip layer blob, verified against its recorded digest and size while read."""

@@ -1,10 +1,16 @@
 """Where images go. The contract, after containers/image's ``ImageDestination``:
 
-1. ``layer_chains()`` answers, in one batch, which layer chains the destination already holds
-   (empty when it cannot take a thin archive);
-2. ``receive(images, include)`` takes one archive holding exactly the layers in *include* and
-   makes the images real (tags included) only when every byte checked out;
-3. ``confirm(images)`` re-reads what the destination now holds and fails if it differs.
+1. ``inventory(images)`` answers, in one batch, which of the images' layers the destination
+   already holds and whether it has each image already (an engine: by layer chains, see
+   :mod:`.plan`; a registry: HEADs of the blobs; nothing when it cannot take a thin copy);
+2. ``receive(images, include)`` takes the blobs of exactly the layers in *include*, blobs before
+   manifests, and makes the images real (tags included) only when every byte checked out: its
+   last step is the commit (a load, a rename, a manifest PUT, an index.json rename);
+3. ``tag(image)`` names an image the destination had already;
+4. ``confirm(images)`` re-reads what the destination now holds and fails if it differs.
+
+Registries and OCI layouts (:mod:`layerferry.registry.push`, :mod:`.ocidir`) keep the same
+contract.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ..reporting import Meter, NullReporter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
 from .blobcache import BlobCache
+from .plan import Holding, holdings_by_chains
 from .units import Unit, iter_unit_from, prefix_digest, unit_for
 
 WRITE_CHUNK = 1024 * 1024
@@ -46,9 +53,7 @@ WRITE_CHUNK = 1024 * 1024
 class Destination(Protocol):
     where: str
 
-    def layer_chains(self) -> set[Digest]: ...
-
-    def has_image(self, image: ArchiveImage) -> bool: ...
+    def inventory(self, images: Sequence[ArchiveImage]) -> list[Holding]: ...
 
     def receive(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
@@ -64,6 +69,10 @@ class _EngineBacked:
 
     engine: Engine
     where: str
+
+    def inventory(self, images: Sequence[ArchiveImage]) -> list[Holding]:
+        present = [self.has_image(image) for image in images]
+        return holdings_by_chains(images, self.layer_chains(), present)
 
     def layer_chains(self) -> set[Digest]:
         return self.engine.layer_chains()
@@ -313,6 +322,9 @@ class ArchiveFileDestination:
         layers = stored_layers(images, self._cache, self._layer_compression)
         encoder = encoder_for(self._compression, self._cache)
         return iter_archive(images, encoder, include=include, layers=layers)
+
+    def inventory(self, images: Sequence[ArchiveImage]) -> list[Holding]:
+        return holdings_by_chains(images, self._present, [False] * len(images))
 
     def layer_chains(self) -> set[Digest]:
         return self._present

@@ -10,7 +10,7 @@ from ..errors import ArchiveError
 from ..reporting import NullReporter, Reporter
 from ..units import human_bytes, plural
 from .destinations import Destination
-from .plan import Plan, plan_copy
+from .plan import Holding, Plan, plan_copy
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,8 @@ def copy_images(
     With *dry_run* only the plan is made: the destination is asked, nothing is sent.
     """
     reporter = reporter or NullReporter()
-    chains = destination.layer_chains() if thin else set()
-    present = [destination.has_image(image) for image in images] if thin else [False] * len(images)
-    plan = plan_copy(images, chains, present)
+    holdings = destination.inventory(images) if thin else [Holding(False)] * len(images)
+    plan = plan_copy(images, holdings)
     _check_absent(plan, destination.where)
     sent = [0]
     if dry_run:
@@ -63,7 +62,7 @@ def _check_absent(plan: Plan, where: str) -> None:
         if image_plan.present:
             continue
         for index, layer in enumerate(image_plan.image.layers):
-            if layer.absent and index >= image_plan.have_layers:
+            if layer.absent and layer.diff_id not in image_plan.have:
                 names = (
                     ", ".join(str(t) for t in image_plan.image.tags)
                     or image_plan.image.config.digest.short

@@ -1,4 +1,8 @@
-"""What a destination lacks: per image, the longest layer-chain prefix it already holds."""
+"""What a destination lacks, per image: the layers it already holds, asked in one batch.
+
+An engine holds a layer only with everything under it (a chain ID): the longest present prefix
+of an image's chain counts. A registry or an OCI layout holds blobs one by one.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,26 @@ from ..oci.digest import Digest
 
 
 @dataclass(frozen=True)
+class Holding:
+    """What a destination answers for one image."""
+
+    present: bool
+    """It has this exact image (same config) under the names asked for: nothing to send."""
+    layers: frozenset[Digest] = frozenset()
+    """Diff IDs of the image's layers it holds already."""
+
+
+@dataclass(frozen=True)
 class ImagePlan:
     image: ArchiveImage
     present: bool
     """The destination already has this exact image (same config); only tags are applied."""
-    have_layers: int
-    """How many leading layers the destination already holds."""
+    have: frozenset[Digest] = frozenset()
+    """Diff IDs of the layers the destination already holds."""
 
     @property
     def missing(self) -> list[LayerEntry]:
-        return [] if self.present else self.image.layers[self.have_layers :]
+        return [] if self.present else [e for e in self.image.layers if e.diff_id not in self.have]
 
 
 @dataclass(frozen=True)
@@ -56,14 +70,21 @@ def longest_present_prefix(chains: Sequence[Digest], present: set[Digest]) -> in
     return 0
 
 
-def plan_copy(images: Sequence[ArchiveImage], chains: set[Digest], present: Sequence[bool]) -> Plan:
+def holdings_by_chains(
+    images: Sequence[ArchiveImage], chains: set[Digest], present: Sequence[bool]
+) -> list[Holding]:
+    """An engine's answer: per image, the layers of the longest chain prefix it holds."""
+    out = []
+    for image, is_present in zip(images, present, strict=True):
+        count = longest_present_prefix(image.config.chain_ids, chains)
+        out.append(Holding(is_present, frozenset(image.config.diff_ids[:count])))
+    return out
+
+
+def plan_copy(images: Sequence[ArchiveImage], holdings: Sequence[Holding]) -> Plan:
     return Plan(
         [
-            ImagePlan(
-                image=image,
-                present=is_present,
-                have_layers=longest_present_prefix(image.config.chain_ids, chains),
-            )
-            for image, is_present in zip(images, present, strict=True)
+            ImagePlan(image=image, present=held.present, have=held.layers)
+            for image, held in zip(images, holdings, strict=True)
         ]
     )

@@ -18,6 +18,7 @@ from ..daemon.engine import Engine, ImageRecord
 from ..errors import IntegrityError
 from ..oci.config import ImageConfig
 from ..reference import ImageName, check_image_ref
+from ..remote.host import RemoteHost
 from ..reporting import NullReporter, Reporter
 from ..tario.stream import IterStream, Readable
 from .blobcache import BlobCache
@@ -36,11 +37,13 @@ class DaemonSource:
         cached = self._from_cache(record, tags)
         if cached is not None:
             return cached
-        stream = IterStream(self.engine.save(record.id))
-        images = ingest_archive(stream, self.cache, what=f"{self.engine.where}: save of {ref}")
+        images = self._ingest_save(record.id, f"{self.engine.where}: save of {ref}")
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
+
+    def _ingest_save(self, image_id: str, what: str) -> list[ArchiveImage]:
+        return ingest_archive(IterStream(self.engine.save(image_id)), self.cache, what=what)
 
     def _from_cache(self, record: ImageRecord, tags: list[ImageName]) -> ArchiveImage | None:
         digest = record.config_digest
@@ -64,6 +67,33 @@ def _tags_for(ref: str, record: ImageRecord) -> list[ImageName]:
     if is_id and f"{ref}:latest" not in record.tags:
         return []
     return [ImageName.parse(ref)]
+
+
+class SshDaemonSource(DaemonSource):
+    """A remote engine: ``docker save`` runs on the host and streams back over the SSH
+    connection, compressed on the way (zstd or gzip when the host has them), into the reader,
+    which verifies every layer as for any archive."""
+
+    def __init__(self, host: RemoteHost, cache: BlobCache) -> None:
+        super().__init__(host.engine, cache)
+        self.host = host
+
+    def _ingest_save(self, image_id: str, what: str) -> list[ArchiveImage]:
+        tools = self.host.probe.tools
+        codec = "zstd -c" if "zstd" in tools else ("gzip -1 -c" if "gzip" in tools else "cat")
+        script = _REMOTE_SAVE % {"encode": codec}
+        with self.host.session.stream_out(["sh", "-c", script, "sh", image_id]) as stream:
+            return ingest_archive(stream, self.cache, what=what)
+
+
+_REMOTE_SAVE = """
+s=$(mktemp) || exit 99
+{ docker save "$1"; echo $? > "$s"; } | %(encode)s
+rc=$?
+z=$(cat "$s"); rm -f "$s"
+[ "$z" = 0 ] || exit 97
+exit $rc
+"""
 
 
 class ArchiveSource:

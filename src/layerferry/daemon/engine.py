@@ -150,6 +150,21 @@ class Engine:
             messages = self._api.load_image(chunks)
             return parse_load_messages(messages, self.where)
 
+    def pull(self, repository: str, reference: str, auth: dict[str, str] | None = None) -> None:
+        """The engine pulls ``repository:tag`` (or ``@digest``) itself; errors inside the
+        progress stream fail it."""
+        sep = "@" if reference.startswith("sha256:") else ":"
+        with _translated(self.where, f"pulling {repository}{sep}{reference}"):
+            messages = self._api.pull(
+                repository, tag=reference, stream=True, decode=True, auth_config=auth
+            )
+            for message in messages:
+                error = isinstance(message, dict) and (
+                    message.get("error") or (message.get("errorDetail") or {}).get("message")
+                )
+                if error:
+                    raise EngineError(f"{self.where}: pull of {repository} failed: {error}")
+
     def tag(self, image_id: str, name: str) -> None:
         repository, _, tag = name.rpartition(":")
         with _translated(self.where, f"tagging {image_id[:19]} as {name}"):

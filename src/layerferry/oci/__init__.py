@@ -3,7 +3,7 @@
 from .config import ImageConfig
 from .descriptor import Descriptor, Platform
 from .digest import Digest, chain_ids
-from .manifest import Index, Manifest, canonical_json
+from .manifest import Index, Manifest, RawManifest, canonical_json
 
 __all__ = [
     "Descriptor",
@@ -12,6 +12,7 @@ __all__ = [
     "Index",
     "Manifest",
     "Platform",
+    "RawManifest",
     "canonical_json",
     "chain_ids",
 ]

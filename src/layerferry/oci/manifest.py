@@ -52,3 +52,20 @@ class Index:
                 "manifests": [m.to_dict() for m in self.manifests],
             }
         )
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest or index exactly as a registry (or layout) holds it: the digest is of these
+    bytes, so they are kept and passed on unchanged whenever possible."""
+
+    media_type: str
+    data: bytes
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.of(self.data)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST)

@@ -7,18 +7,20 @@ Nothing here weakens host-key checking. Remote commands are argument lists, each
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import HostKeyError, RemoteError, UnreachableError
+from ..tario.stream import Readable
 from .target import SshTarget
 
 CONNECT_TIMEOUT = 15
@@ -238,6 +240,51 @@ class SshSession:
         if broken and returncode == 0:
             raise RemoteError(f"{self.target}: the remote side stopped reading early")
         return result
+
+    @contextlib.contextmanager
+    def stream_out(self, argv: Sequence[str]) -> Iterator[Readable]:
+        """The remote command's stdout as a stream; stderr drained concurrently. A failed
+        command (exit status) raises :class:`RemoteError` with its last stderr line, also when
+        the reader gave up first because the stream was cut short."""
+        proc = subprocess.Popen(
+            self.command_args(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert proc.stdout and proc.stderr
+        errors: list[bytes] = []
+        stderr = proc.stderr
+        drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+        drain.start()
+        failure: BaseException | None = None
+        killed = False
+        try:
+            yield proc.stdout
+        except BaseException as exc:
+            failure = exc
+            try:  # did the command fail first (and so cut the stream)?
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                killed = True
+        finally:
+            proc.stdout.close()
+            returncode = proc.wait()
+            drain.join()
+        message = b"".join(errors)
+        if failure is not None and (killed or isinstance(failure, KeyboardInterrupt)):
+            raise failure
+        if returncode == 255:
+            raise classify_ssh_failure(self.target, message.decode(errors="replace"))
+        if returncode != 0:
+            raise RemoteError(
+                f"{self.target}: `{' '.join(argv[:2])} …` failed (exit {returncode}): "
+                f"{_last_line(message)}"
+            ) from failure
+        if failure is not None:
+            raise failure
 
     def forward_unix_socket(self, remote_path: str) -> str:
         """Forward a local unix socket to *remote_path* on the host; returns the local path."""

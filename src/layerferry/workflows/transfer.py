@@ -34,6 +34,7 @@ from ..tario.compression import Compression
 from ..units import human_bytes, plural
 from ._common import choose_images, merge_by_config, name_images, warn_platform
 from .inventory import Inventory
+from .via import pull_on_host, push_once, via_reference
 
 DEFAULT_PARALLEL = 4
 
@@ -206,6 +207,7 @@ def send(
     *,
     dry_run: bool = False,
     parallel: int = DEFAULT_PARALLEL,
+    via: str | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
 ) -> SendResult:
@@ -214,6 +216,9 @@ def send(
     Each layer is read from the engine once (into the blob cache), then hosts are served in
     parallel, at most *parallel* at a time. One host failing does not stop the others: the
     result names it, and :class:`PartialFailure` is raised once all have finished.
+
+    With *via* (``docker://REGISTRY/PREFIX``) the images are pushed once to that registry and
+    each host's engine pulls the layers it lacks from there (:mod:`.via`).
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
@@ -224,15 +229,22 @@ def send(
     targets = list(
         dict.fromkeys(h if isinstance(h, SshTarget) else SshTarget.parse(h) for h in hosts)
     )
+    registry = via_reference(via) if via else None
     found = _images_from_engine(images, settings, reporter)
     outcomes: dict[str, HostOutcome] = {}
+    pinned = push_once(found, registry, settings, reporter) if registry and not dry_run else {}
 
     cancel = threading.Event()
 
     def one(target: SshTarget) -> HostOutcome:
         started = time.monotonic()
         try:
-            report = send_images(found, target, settings, reporter, dry_run=dry_run, cancel=cancel)
+            if registry is not None:
+                report = pull_on_host(found, pinned, target, settings, reporter, dry_run=dry_run)
+            else:
+                report = send_images(
+                    found, target, settings, reporter, dry_run=dry_run, cancel=cancel
+                )
         except Interrupted:
             raise
         except LayerferryError as exc:
