@@ -27,20 +27,30 @@ from .workflows.commit import CommitResult, commit
 from .workflows.inspect import VerifyResult, inspect_archive, verify_archive
 from .workflows.inventory import Inventory, inventory
 from .workflows.migrate import MigrateResult, migrate
+from .workflows.normalize import Difference, compare, normalize
+from .workflows.preflight import BindMode
+from .workflows.record import ContainerRecord
+from .workflows.restore import RestoreResult, restore
+from .workflows.snapshot import RollbackResult, SnapshotInfo, rollback, snapshot, snapshots
+from .workflows.spec import ContainerSpec
 from .workflows.transfer import LoadResult, SaveResult, SendResult, load, save, send
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
+    "BindMode",
     "CommitResult",
     "Compression",
     "ConflictError",
+    "ContainerRecord",
+    "ContainerSpec",
+    "Difference",
     "EngineError",
     "HostKeyError",
     "ImageName",
-    "Inventory",
     "IntegrityError",
+    "Inventory",
     "LayerferryError",
     "LimitExceeded",
     "LoadResult",
@@ -51,20 +61,29 @@ __all__ = [
     "RecordingReporter",
     "RemoteError",
     "Reporter",
+    "RestoreResult",
+    "RollbackResult",
     "SaveResult",
     "SendResult",
     "Settings",
+    "SnapshotInfo",
     "SshTarget",
     "UnreachableError",
     "UsageError",
     "VerifyResult",
     "__version__",
     "commit",
+    "compare",
     "inspect_archive",
     "inventory",
     "load",
     "migrate",
+    "normalize",
+    "restore",
+    "rollback",
     "save",
     "send",
+    "snapshot",
+    "snapshots",
     "verify_archive",
 ]

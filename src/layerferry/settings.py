@@ -1,4 +1,4 @@
-"""Where layerferry finds things: the local engine, the SSH config, the blob cache."""
+"""Where layerferry finds things: the local engine, the SSH config, the blob cache, its state."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class Settings:
     docker_host: str | None = None
     ssh_config: Path | None = None
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("layerferry")))
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir("layerferry")))
+    """What must survive a cleared cache: snapshots (records and volume data)."""
 
     @classmethod
     def from_env(
@@ -31,6 +33,7 @@ class Settings:
         docker_host: str | None = None,
         ssh_config: Path | None = None,
         cache_dir: Path | None = None,
+        state_dir: Path | None = None,
     ) -> Settings:
         return cls(
             docker_host=docker_host or os.environ.get("DOCKER_HOST") or None,
@@ -38,6 +41,9 @@ class Settings:
             cache_dir=cache_dir
             or _env_path("LAYERFERRY_CACHE_DIR")
             or Path(platformdirs.user_cache_dir("layerferry")),
+            state_dir=state_dir
+            or _env_path("LAYERFERRY_STATE_DIR")
+            or Path(platformdirs.user_state_dir("layerferry")),
         )
 
     def blob_cache(self) -> BlobCache:
