@@ -51,8 +51,8 @@ class Problem:
     message: str
     conflict: bool
     """Something is taken (exit 7) rather than missing (exit 3)."""
-    attribute: str
-    """The normalized attribute that differs once this is skipped."""
+    attributes: tuple[str, ...]
+    """The normalized attributes that differ once this is skipped."""
     skip: Callable[[ContainerSpec], ContainerSpec]
 
 
@@ -91,14 +91,14 @@ def preflight(site: Site, spec: ContainerSpec, options: Options, reporter: Repor
                 f"bind mount {mount.source} -> {mount.destination} left out (--bind-mounts skip)"
             )
             result.spec = result.spec.without_mount(mount.destination)
-            result.expected.append(f"Mounts[{mount.destination}]")
+            result.expected.extend(mount_attributes(mount.destination))
     problems = list(_problems(site, result, options))
     if problems and not options.skip_missing:
         raise _refusal(site.where, problems)
     for problem in problems:
         result.spec = problem.skip(result.spec)
         result.skipped.append(problem.message)
-        result.expected.append(problem.attribute)
+        result.expected.extend(problem.attributes)
         reporter.warn(f"{problem.message}: left out (--skip-missing)")
     _plan_data(result, options)
     return result
@@ -124,17 +124,21 @@ def _problems(site: Site, plan: Preflight, options: Options) -> Iterator[Problem
             yield Problem(
                 f"bind mount source {mount.source} does not exist",
                 False,
-                f"Mounts[{mount.destination}]",
+                mount_attributes(mount.destination),
                 _skip_mount(mount.destination),
             )
     for path in spec.devices:
         if path in facts.missing:
             yield Problem(
-                f"device {path} does not exist", False, "HostConfig.Devices", _skip_device(path)
+                f"device {path} does not exist", False, ("HostConfig.Devices",), _skip_device(path)
             )
     yield from _network_problems(site, plan, info)
     yield from _volume_problems(site, plan, info, options)
     yield from _engine_problems(site, spec, info)
+
+
+def mount_attributes(destination: str) -> tuple[str, ...]:
+    return (f"Mounts[{destination}]", "HostConfig.Binds", "HostConfig.Mounts")
 
 
 def _skip_mount(destination: str) -> Callable[[ContainerSpec], ContainerSpec]:
@@ -194,7 +198,7 @@ def _port_problems(
             message = f"port {number}/{binding.protocol} is in use there (something listens on it)"
         else:
             continue
-        yield Problem(message, True, "HostConfig.PortBindings", _skip_port(binding))
+        yield Problem(message, True, ("HostConfig.PortBindings",), _skip_port(binding))
 
 
 def _published(container: dict[str, Any]) -> set[tuple[str, int]]:
@@ -221,7 +225,7 @@ def _network_problems(site: Site, plan: Preflight, info: dict[str, Any]) -> Iter
     swarm = ((info.get("Swarm") or {}).get("LocalNodeState") or "") == "active"
     for endpoint in spec.endpoints:
         name = endpoint.network
-        attribute = f"Networks[{name}]"
+        attribute = (f"Networks[{name}]",)
         if name in target:
             if endpoint.ipv4 and not _address_free(site, name, endpoint.ipv4, plan.existing):
                 yield Problem(
@@ -243,7 +247,7 @@ def _network_problems(site: Site, plan: Preflight, info: dict[str, Any]) -> Iter
         free = not _overlaps(definition, target.values())
         if not free and endpoint.ipv4:
             plan.spec = plan.spec.without_static_address(name)
-            plan.expected.append(attribute)
+            plan.expected.extend(attribute)
         plan.networks.append((definition, free))
     yield from _container_mode_problems(site, spec)
 
@@ -286,7 +290,7 @@ def _container_mode_problems(site: Site, spec: ContainerSpec) -> Iterator[Proble
             yield Problem(
                 f"{key} shares container {mode[10:]}, which is not there",
                 False,
-                f"HostConfig.{key}",
+                (f"HostConfig.{key}",),
                 _reset_setting(key, default),
             )
     for ref in spec.host_config.get("VolumesFrom") or []:
@@ -295,7 +299,7 @@ def _container_mode_problems(site: Site, spec: ContainerSpec) -> Iterator[Proble
             yield Problem(
                 f"--volumes-from {other}: no such container there",
                 False,
-                "HostConfig.VolumesFrom",
+                ("HostConfig.VolumesFrom",),
                 _skip_setting("VolumesFrom"),
             )
 
@@ -308,7 +312,7 @@ def _volume_problems(
     drivers = set((info.get("Plugins") or {}).get("Volume") or []) | {"local"}
     for volume in plan.spec.volumes:
         mount = next(m for m in plan.spec.mounts if m.source == volume.name)
-        attribute = f"Mounts[{mount.destination}]"
+        attribute = mount_attributes(mount.destination)
         if volume.name in present:
             plan.present_volumes.add(volume.name)
             if options.volumes and not options.refill:
@@ -337,7 +341,7 @@ def _engine_problems(site: Site, spec: ContainerSpec, info: dict[str, Any]) -> I
         yield Problem(
             f"log driver {log!r} is not available there",
             False,
-            "HostConfig.LogConfig",
+            ("HostConfig.LogConfig",),
             _skip_setting("LogConfig"),
         )
     runtime = str(spec.host_config.get("Runtime") or "")
@@ -345,7 +349,7 @@ def _engine_problems(site: Site, spec: ContainerSpec, info: dict[str, Any]) -> I
         yield Problem(
             f"runtime {runtime!r} is not available there",
             False,
-            "HostConfig.Runtime",
+            ("HostConfig.Runtime",),
             _skip_setting("Runtime"),
         )
 
