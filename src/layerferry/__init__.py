@@ -33,6 +33,12 @@ from .workflows.diff import DiffReport, diff
 from .workflows.inspect import VerifyResult, inspect_archive, verify_archive
 from .workflows.inventory import Inventory, inventory
 from .workflows.migrate import MigrateResult, migrate
+from .workflows.normalize import Difference, compare, normalize
+from .workflows.preflight import BindMode
+from .workflows.record import ContainerRecord
+from .workflows.restore import RestoreResult, restore
+from .workflows.snapshot import RollbackResult, SnapshotInfo, rollback, snapshot, snapshots
+from .workflows.spec import ContainerSpec
 from .workflows.transfer import LoadResult, SaveResult, SendResult, load, save, send
 
 __version__ = "0.1.0"
@@ -40,16 +46,20 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchiveError",
     "AuthError",
+    "BindMode",
     "CommitResult",
     "DiffReport",
     "Compression",
     "ConflictError",
     "CopyResult",
+    "ContainerRecord",
+    "ContainerSpec",
+    "Difference",
     "EngineError",
     "HostKeyError",
     "ImageName",
-    "Inventory",
     "IntegrityError",
+    "Inventory",
     "LayerferryError",
     "LimitExceeded",
     "LoadResult",
@@ -64,9 +74,12 @@ __all__ = [
     "RegistryReference",
     "RemoteError",
     "Reporter",
+    "RestoreResult",
+    "RollbackResult",
     "SaveResult",
     "SendResult",
     "Settings",
+    "SnapshotInfo",
     "SshTarget",
     "UnreachableError",
     "UsageError",
@@ -75,6 +88,7 @@ __all__ = [
     "commit",
     "copy",
     "diff",
+    "compare",
     "inspect_archive",
     "inventory",
     "load",
@@ -82,7 +96,12 @@ __all__ = [
     "parse_location",
     "pull",
     "push",
+    "normalize",
+    "restore",
+    "rollback",
     "save",
     "send",
+    "snapshot",
+    "snapshots",
     "verify_archive",
 ]

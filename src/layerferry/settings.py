@@ -1,4 +1,4 @@
-"""Where layerferry finds things: the local engine, the SSH config, the blob cache."""
+"""Where layerferry finds things: the local engine, the SSH config, the blob cache, its state."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("layerferry")))
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     """CA file, registries allowed over plain HTTP, Docker client config (for logins)."""
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir("layerferry")))
+    """What must survive a cleared cache: snapshots (records and volume data)."""
 
     @classmethod
     def from_env(
@@ -35,6 +37,7 @@ class Settings:
         ssh_config: Path | None = None,
         cache_dir: Path | None = None,
         registry: RegistryOptions | None = None,
+        state_dir: Path | None = None,
     ) -> Settings:
         return cls(
             docker_host=docker_host or os.environ.get("DOCKER_HOST") or None,
@@ -43,6 +46,9 @@ class Settings:
             or _env_path("LAYERFERRY_CACHE_DIR")
             or Path(platformdirs.user_cache_dir("layerferry")),
             registry=registry or RegistryOptions.from_env(),
+            state_dir=state_dir
+            or _env_path("LAYERFERRY_STATE_DIR")
+            or Path(platformdirs.user_state_dir("layerferry")),
         )
 
     def blob_cache(self) -> BlobCache:

@@ -80,6 +80,25 @@ class ReadImage:
         return f"image {self.config.digest.short}"
 
 
+ATTACHMENT_PREFIX = "layerferry/"
+"""Members under this folder are a bundle's own files (container spec, volume data)."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A member that is not part of any image: kept for whoever wrote it (a layerferry bundle)."""
+
+    name: str
+    """Relative to the archive's root, e.g. ``layerferry/spec.json``."""
+    size: int
+    digest: Digest
+    """sha256 of the member as stored."""
+    data: bytes | None
+    """Its bytes, when small enough to keep in memory (JSON)."""
+    entry: LayerEntry | None
+    """A tar member, kept in the blob cache (when read with one)."""
+
+
 @dataclass
 class ArchiveReading:
     source: str
@@ -91,6 +110,7 @@ class ArchiveReading:
     """Where in a wrapper archive the image archive was found."""
     members: int = 0
     ended_cleanly: bool = True
+    attachments: dict[str, Attachment] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -24,7 +24,7 @@ from .classify import ArchiveFormat, Classification, classify
 from .layout import LayoutWalker, WalkOptions
 from .limits import Limits
 from .members import iter_directory, normalise_name
-from .model import ArchiveReading, Findings, ReadImage
+from .model import ATTACHMENT_PREFIX, ArchiveReading, Attachment, Findings, ReadImage
 from .resolve import Resolver, check_unique_tags, join_views, merge_same_config
 from .scan import Contents, LayerSink, check_links, scan
 from .views import docker_view
@@ -138,7 +138,8 @@ def _interpret(
         findings.warn(
             f"{what}: no image metadata at the top level; found an image archive under {found.root}"
         )
-    _forget_unused(contents, resolver.used, sink)
+    attachments = _attachments(contents, found.root)
+    _forget_unused(contents, resolver.used | {found.root + n for n in attachments}, sink)
     return ArchiveReading(
         source=what,
         format=found.format,
@@ -147,7 +148,19 @@ def _interpret(
         findings=findings,
         nested=found.found_under,
         members=contents.members,
+        attachments=attachments,
     )
+
+
+def _attachments(contents: Contents, root: str) -> dict[str, Attachment]:
+    """Members under ``layerferry/`` (a bundle's spec and data), by name relative to *root*."""
+    out = {}
+    for name, blob in contents.blobs.items():
+        relative = name[len(root) :] if name.startswith(root) else ""
+        if relative.startswith(ATTACHMENT_PREFIX):
+            entry = blob.layer.entry if blob.layer is not None else None
+            out[relative] = Attachment(relative, blob.size, blob.digest, blob.data, entry)
+    return out
 
 
 def _resolve(

@@ -40,12 +40,13 @@ from ..oci.digest import Digest
 from ..remote.host import RemoteHost
 from ..remote.session import CommandResult
 from ..remote.staging import RemoteStaging, StagingState
-from ..reporting import Meter, NullReporter, Reporter
+from ..reporting import NullReporter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
 from .blobcache import BlobCache
 from .plan import Holding, holdings_by_chains
-from .units import Unit, iter_unit_from, prefix_digest, unit_for
+from .staged import stage_all
+from .units import StagedUnit, Unit, unit_for
 
 WRITE_CHUNK = 1024 * 1024
 
@@ -191,10 +192,14 @@ class SshDaemonDestination(_EngineBacked):
         staging = RemoteStaging(self.host.session, self.host.probe.staging_dir)
         state = staging.query([u.name for u in units], self.host.info.root_dir)
         self._check_space(units, state)
-        damaged = self._damaged(staging, [u for u in units if u.name in state.done])
-        for unit in units:
-            if unit.name not in state.done or unit.name in damaged:
-                self._stage(staging, unit, state, meter)
+        stage_all(
+            staging,
+            [StagedUnit(self._cache, u) for u in units],
+            state,
+            self._reporter,
+            meter,
+            cancel=self._cancel,
+        )
         names = [u.name for u in units]
         job = staging.prepare(names)
         try:
@@ -219,63 +224,6 @@ class SshDaemonDestination(_EngineBacked):
                     f"{human_bytes(need)}, {human_bytes(free_kib * 1024)} free",
                     hint="free space on the host and run again; nothing was changed there",
                 )
-
-    def _damaged(self, staging: RemoteStaging, staged: Sequence[Unit]) -> set[str]:
-        """Units staged by an earlier run whose bytes no longer hash right: discard, re-send."""
-        if not staged:
-            return set()
-        hashes = staging.hashes([u.name for u in staged])
-        bad = {u.name for u in staged if hashes.get(u.name) != u.digest.hex}
-        if bad:
-            self._reporter.warn(
-                f"{self.where}: {len(bad)} staged layer(s) were damaged; sending them again"
-            )
-            staging.discard(sorted(bad))
-        return bad
-
-    def _stage(
-        self, staging: RemoteStaging, unit: Unit, state: StagingState, meter: list[int]
-    ) -> None:
-        offset = self._resume_offset(staging, unit, state)
-        for _attempt in (1, 2):
-            label = f"{self.where} layer {unit.entry.diff_id.short}"
-            progress = self._reporter.meter(label, unit.size - offset)
-            try:
-                chunks = _progressed(
-                    _metered(iter_unit_from(self._cache, unit, offset), meter, self._cancel),
-                    progress,
-                )
-                ok = staging.upload(unit.name, unit.digest.hex, unit.size, chunks)
-            finally:
-                progress.close()
-            if ok:
-                return
-            self._reporter.warn(
-                f"{self.where}: layer {unit.entry.diff_id.short} arrived damaged; sending it again"
-            )
-            offset = 0
-        raise IntegrityError(
-            f"{self.where}: layer {unit.entry.diff_id.short} arrived damaged twice",
-            hint="the link or the host's disk corrupts data; check it before trying again",
-        )
-
-    def _resume_offset(self, staging: RemoteStaging, unit: Unit, state: StagingState) -> int:
-        """Continue the longest earlier part whose bytes match ours; otherwise start at zero."""
-        for old_run, size in sorted(state.parts.get(unit.name, []), key=lambda p: -p[1]):
-            if not 0 < size < unit.size:
-                continue
-            claimed = staging.claim(unit.name, old_run)
-            if claimed is None:
-                continue
-            size, remote_hex = claimed
-            if 0 < size < unit.size and prefix_digest(self._cache, unit, size).hex == remote_hex:
-                self._reporter.step(
-                    f"{self.where}: resuming layer {unit.entry.diff_id.short} at "
-                    f"{human_bytes(size)} of {human_bytes(unit.size)}"
-                )
-                return size
-            staging.discard_part(unit.name)
-        return 0
 
     def _check_load(self, result: CommandResult) -> None:
         if result.returncode != 0:
@@ -437,12 +385,6 @@ def _metered(
         if cancel is not None and cancel.is_set():
             raise Interrupted("interrupted; a transfer in flight was stopped")
         meter[0] += len(chunk)
-        yield chunk
-
-
-def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
-    for chunk in chunks:
-        meter.advance(len(chunk))
         yield chunk
 
 

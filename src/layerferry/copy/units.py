@@ -90,5 +90,35 @@ def iter_unit_from(cache: BlobCache, unit: Unit, offset: int) -> Iterator[bytes]
         skip = 0
 
 
+@dataclass(frozen=True)
+class StagedUnit:
+    """A unit as :mod:`.staged` stages it (bytes from any offset, prefix digests)."""
+
+    cache: BlobCache
+    unit: Unit
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+    @property
+    def digest(self) -> Digest:
+        return self.unit.digest
+
+    @property
+    def size(self) -> int:
+        return self.unit.size
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.unit.entry.diff_id.short}"
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]:
+        return iter_unit_from(self.cache, self.unit, offset)
+
+    def prefix_digest(self, length: int) -> Digest:
+        return prefix_digest(self.cache, self.unit, length)
+
+
 def _memo_path(root: Path, diff_id: Digest, codec: Compression) -> Path:
     return root / "units" / codec.value / f"{diff_id.hex}.json"

@@ -294,9 +294,10 @@ class Engine:
         with _translated(self.where, f"stopping container {container}"):
             self._api.stop(container, timeout=timeout)
 
-    def remove_container(self, container: str, force: bool = False) -> None:
+    def remove_container(self, container: str, force: bool = False, volumes: bool = False) -> None:
+        """Remove *container*; with *volumes*, its anonymous volumes too (named ones stay)."""
         with _translated(self.where, f"removing container {container}"):
-            self._api.remove_container(container, force=force)
+            self._api.remove_container(container, force=force, v=volumes)
 
     def rename(self, container: str, name: str) -> None:
         with _translated(self.where, f"renaming container {container}"):
@@ -310,6 +311,120 @@ class Engine:
     def network_names(self) -> set[str]:
         with _translated(self.where, "listing networks"):
             return {str(n["Name"]) for n in self._api.networks()}
+
+    # -- whole-container state: run state, archives, volumes, networks --------------------------
+    def raw_info(self) -> dict[str, Any]:
+        """``GET /info`` as the engine answers it (plugins, runtimes, swarm state)."""
+        with _translated(self.where, "querying engine"):
+            return dict(self._api.info())
+
+    def image_inspect(self, ref: str) -> dict[str, Any]:
+        try:
+            with _translated(self.where, f"image {ref}"):
+                return dict(self._api.inspect_image(ref))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no such image {ref!r}") from exc
+
+    def remove_image(self, ref: str) -> None:
+        with _translated(self.where, f"removing image {ref}"):
+            self._api.remove_image(ref, noprune=False)
+
+    def containers(self, *, all: bool = False) -> list[dict[str, Any]]:
+        """Container summaries (``GET /containers/json``): names, state, published ports."""
+        with _translated(self.where, "listing containers"):
+            return [dict(c) for c in self._api.containers(all=all)]
+
+    def container_size(self, name: str) -> dict[str, Any]:
+        """Inspect with ``SizeRw`` (the writable layer's size) filled in."""
+        with _translated(self.where, f"container {name}"):
+            response = self._api._get(
+                self._api._url("/containers/{0}/json", name), params={"size": 1}
+            )
+            return dict(self._api._result(response, True))
+
+    def wait(self, container: str, timeout: float) -> int:
+        with _translated(self.where, f"waiting for container {container}"):
+            result = self._api.wait(container, timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    def get_archive(self, container: str, path: str) -> Iterator[bytes]:
+        """A tar stream of *path* in the container (``GET /containers/{id}/archive``)."""
+        with _translated(self.where, f"reading {path} from container {container}"):
+            chunks, _stat = self._api.get_archive(container, path, chunk_size=CHUNK)
+            yield from chunks
+
+    def put_archive(self, container: str, path: str, chunks: Iterable[bytes]) -> None:
+        """Unpack a tar stream into *path* in the container (``PUT /containers/{id}/archive``)."""
+        with _translated(self.where, f"writing into {path} of container {container}"):
+            if not self._api.put_archive(container, path, chunks):
+                raise EngineError(f"{self.where}: writing into {path} of {container} failed")
+
+    def volumes(self) -> list[dict[str, Any]]:
+        with _translated(self.where, "listing volumes"):
+            return [dict(v) for v in (self._api.volumes().get("Volumes") or [])]
+
+    def volume(self, name: str) -> dict[str, Any]:
+        try:
+            with _translated(self.where, f"volume {name}"):
+                return dict(self._api.inspect_volume(name))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no volume named {name!r}") from exc
+
+    def volume_sizes(self) -> dict[str, int]:
+        """Bytes each local volume holds, as ``docker system df -v`` counts them."""
+        with _translated(self.where, "measuring volumes"):
+            data = self._api.df()
+        sizes: dict[str, int] = {}
+        for volume in data.get("Volumes") or []:
+            usage = volume.get("UsageData") or {}
+            size = usage.get("Size")
+            if isinstance(size, int) and size >= 0:
+                sizes[str(volume.get("Name"))] = size
+        return sizes
+
+    def create_volume(
+        self, name: str, driver: str, options: dict[str, str], labels: dict[str, str]
+    ) -> None:
+        with _translated(self.where, f"creating volume {name}"):
+            self._api.create_volume(
+                name, driver=driver or None, driver_opts=options or None, labels=labels or None
+            )
+
+    def remove_volume(self, name: str) -> None:
+        with _translated(self.where, f"removing volume {name}"):
+            self._api.remove_volume(name)
+
+    def networks(self) -> list[dict[str, Any]]:
+        with _translated(self.where, "listing networks"):
+            return [dict(n) for n in self._api.networks()]
+
+    def network(self, name: str) -> dict[str, Any]:
+        try:
+            with _translated(self.where, f"network {name}"):
+                return dict(self._api.inspect_network(name))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{self.where}: no network named {name!r}") from exc
+
+    def create_network(self, name: str, body: dict[str, Any]) -> str:
+        """``POST /networks/create`` with *body* (Driver, IPAM, Options, Labels, …)."""
+        with _translated(self.where, f"creating network {name}"):
+            response = self._api._post_json(
+                self._api._url("/networks/create"), data={"Name": name, **body}
+            )
+            return str(self._api._result(response, True)["Id"])
+
+    def remove_network(self, name: str) -> None:
+        with _translated(self.where, f"removing network {name}"):
+            self._api.remove_network(name)
+
+    def connect(self, container: str, network: str, endpoint: dict[str, Any]) -> None:
+        """Attach *container* to *network* with an endpoint config (aliases, static IPs)."""
+        with _translated(self.where, f"connecting {container} to network {network}"):
+            response = self._api._post_json(
+                self._api._url("/networks/{0}/connect", network),
+                data={"Container": container, "EndpointConfig": endpoint},
+            )
+            self._api._raise_for_status(response)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,34 @@ fi
 exit $rc
 """
 
+# A staged tar (a volume's data) unpacked into a container by the host's own `docker cp`.
+_UNPACK = r"""
+d=$1; n=$2; codec=$3; ctr=$4
+case $codec in zstd) dec="zstd -dc";; none) dec=cat;; *) exit 97;; esac
+s=$(mktemp) || exit 99
+{ $dec < "$d/$n"; echo $? > "$s"; } | docker cp - "$ctr:/"
+rc=$?
+z=$(cat "$s"); rm -f "$s"
+if [ "$z" != 0 ]; then
+  echo "layerferry: the staged data did not decode on the host (exit $z)" >&2; exit 98
+fi
+exit $rc
+"""
+
+# The same, streamed (hosts without sha256sum cannot check staged files).
+UNPACK_STREAM = r"""
+codec=$1; ctr=$2
+case $codec in zstd) dec="zstd -dc";; none) dec=cat;; *) exit 97;; esac
+s=$(mktemp) || exit 99
+{ $dec; echo $? > "$s"; } | docker cp - "$ctr:/"
+rc=$?
+z=$(cat "$s"); rm -f "$s"
+if [ "$z" != 0 ]; then
+  echo "layerferry: the data stream broke on the host (decoder exit $z)" >&2; exit 98
+fi
+exit $rc
+"""
+
 _CLEANUP = r"""
 d=$1; j=$2; shift 2
 rm -rf "$d/$j"
@@ -213,6 +241,18 @@ class RemoteStaging:
     ) -> CommandResult:
         argv = ["sh", "-c", _LOAD, "sh", self.directory, job, codec, *_check_names(names)]
         return self.session.pipe_in(argv, tail)
+
+    def unpack(self, name: str, codec: str, container: str) -> None:
+        """Unpack the staged tar *name* into *container* at ``/`` with the host's ``docker cp``."""
+        if not re.fullmatch(r"[0-9a-f]{12,64}", container):
+            raise ValueError(f"not a container ID: {container!r}")
+        args = [self.directory, *_check_names([name]), codec, container]
+        result = self._script(_UNPACK, args, check=False)
+        if result.returncode != 0:
+            raise RemoteError(
+                f"{self.where}: unpacking {name[:12]} into container {container[:12]} failed: "
+                f"{_last_line(result.stderr)}"
+            )
 
     def cleanup(self, job: str | None, names: Sequence[str]) -> None:
         args = [self.directory, job or f"job-{self.run_id}", *_check_names(names)]

@@ -1,0 +1,181 @@
+"""Putting blobs into a host's staging directory: resumable, verified, damaged copies replaced.
+
+Anything with a content digest and a way to stream its bytes from an offset can be staged: a
+layer unit (:mod:`.units`) on its way to ``docker load``, or a volume's data (a cached tar) on
+its way into a container. The host checks each blob with ``sha256sum`` before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..errors import IntegrityError, Interrupted
+from ..oci.digest import Digest
+from ..remote.staging import RemoteStaging, StagingState
+from ..reporting import Meter, Reporter
+from ..tario.compression import Compression
+from ..units import human_bytes
+from .blobcache import BlobCache, LayerEntry
+
+
+class Stageable(Protocol):
+    @property
+    def name(self) -> str:
+        """The file name on the host (``<hex>.zst|gz|tar``)."""
+
+    @property
+    def digest(self) -> Digest: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def label(self) -> str:
+        """What the user calls it ("layer 1a2b3c…", "volume data")."""
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]: ...
+
+    def prefix_digest(self, length: int) -> Digest: ...
+
+
+@dataclass(frozen=True)
+class CachedBlob:
+    """A blob-cache entry staged as it is cached (zstd) or as the plain tar (hosts without zstd)."""
+
+    cache: BlobCache
+    entry: LayerEntry
+    codec: Compression
+    label: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.digest.hex}.{'zst' if self.codec is Compression.ZSTD else 'tar'}"
+
+    @property
+    def digest(self) -> Digest:
+        return self.entry.zst_digest if self.codec is Compression.ZSTD else self.entry.diff_id
+
+    @property
+    def size(self) -> int:
+        return self.entry.zst_size if self.codec is Compression.ZSTD else self.entry.size
+
+    def _chunks(self) -> Iterator[bytes]:
+        if self.codec is Compression.ZSTD:
+            return self.cache.iter_compressed(self.entry)
+        return self.cache.iter_uncompressed(self.entry)
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]:
+        skip = offset
+        for chunk in self._chunks():
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:] if skip else chunk
+            skip = 0
+
+    def prefix_digest(self, length: int) -> Digest:
+        digest = hashlib.sha256()
+        remaining = length
+        for chunk in self._chunks():
+            if remaining <= 0:
+                break
+            digest.update(chunk[:remaining])
+            remaining -= len(chunk[:remaining])
+        return Digest("sha256", digest.hexdigest())
+
+
+def stage_all(
+    staging: RemoteStaging,
+    items: Sequence[Stageable],
+    state: StagingState,
+    reporter: Reporter,
+    meter: list[int],
+    *,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Stage every item the host lacks (or holds damaged), resuming earlier partial copies."""
+    damaged = _damaged(staging, [i for i in items if i.name in state.done], reporter)
+    for item in items:
+        if item.name not in state.done or item.name in damaged:
+            _stage(staging, item, state, reporter, meter, cancel)
+
+
+def _damaged(staging: RemoteStaging, staged: Sequence[Stageable], reporter: Reporter) -> set[str]:
+    """Items staged by an earlier run whose bytes no longer hash right: discard, send again."""
+    if not staged:
+        return set()
+    hashes = staging.hashes([i.name for i in staged])
+    bad = {i.name for i in staged if hashes.get(i.name) != i.digest.hex}
+    if bad:
+        reporter.warn(
+            f"{staging.where}: {len(bad)} staged blob(s) were damaged; sending them again"
+        )
+        staging.discard(sorted(bad))
+    return bad
+
+
+def _stage(
+    staging: RemoteStaging,
+    item: Stageable,
+    state: StagingState,
+    reporter: Reporter,
+    meter: list[int],
+    cancel: threading.Event | None,
+) -> None:
+    offset = _resume_offset(staging, item, state, reporter)
+    for _attempt in (1, 2):
+        progress = reporter.meter(f"{staging.where} {item.label}", item.size - offset)
+        try:
+            chunks = _progressed(_metered(item.chunks_from(offset), meter, cancel), progress)
+            ok = staging.upload(item.name, item.digest.hex, item.size, chunks)
+        finally:
+            progress.close()
+        if ok:
+            return
+        reporter.warn(f"{staging.where}: {item.label} arrived damaged; sending it again")
+        offset = 0
+    raise IntegrityError(
+        f"{staging.where}: {item.label} arrived damaged twice",
+        hint="the link or the host's disk corrupts data; check it before trying again",
+    )
+
+
+def _resume_offset(
+    staging: RemoteStaging, item: Stageable, state: StagingState, reporter: Reporter
+) -> int:
+    """Continue the longest earlier part whose bytes match ours; otherwise start at zero."""
+    for old_run, size in sorted(state.parts.get(item.name, []), key=lambda p: -p[1]):
+        if not 0 < size < item.size:
+            continue
+        claimed = staging.claim(item.name, old_run)
+        if claimed is None:
+            continue
+        size, remote_hex = claimed
+        if 0 < size < item.size and item.prefix_digest(size).hex == remote_hex:
+            reporter.step(
+                f"{staging.where}: resuming {item.label} at "
+                f"{human_bytes(size)} of {human_bytes(item.size)}"
+            )
+            return size
+        staging.discard_part(item.name)
+    return 0
+
+
+def _metered(
+    chunks: Iterator[bytes], meter: list[int], cancel: threading.Event | None
+) -> Iterator[bytes]:
+    for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("interrupted; a transfer in flight was stopped")
+        meter[0] += len(chunk)
+        yield chunk
+
+
+def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
+    for chunk in chunks:
+        meter.advance(len(chunk))
+        yield chunk

@@ -1,0 +1,121 @@
+"""A container's data outside its layer (volumes, bind-mounted paths), read and written through
+the engine's archive endpoints on a created-but-never-started helper container (DESIGN §3).
+
+A helper is made from an image the engine already has (the container's own), with the volume or
+path mounted at :data:`DATA_PATH` and no network; it is never started, so the image needs no
+particular program. ``GET /containers/{helper}/archive`` streams the data as a tar whose entries
+start with ``layerferry-data/`` (the mount's root, its owner and mode included); ``PUT`` of that
+same tar at ``/`` unpacks it into a fresh volume elsewhere. The tar goes into a blob cache
+(zstd-compressed, digest = sha256 of the tar), so it is handled like a layer from then on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..copy.blobcache import BlobCache, LayerEntry
+from ..daemon.engine import Engine
+from ..errors import EngineError, LayerferryError
+from ..tario.stream import IterStream
+from .spec import MountSpec
+
+DATA_PATH = "/layerferry-data"
+HELPER_LABEL = "layerferry.helper"
+EMPTY_TIMEOUT = 120
+_EMPTY_SCRIPT = 'cd "$1" && rm -rf -- * .[!.]* ..?*'
+
+
+@dataclass(frozen=True)
+class CapturedData:
+    """One mount's data, as a tar in a blob cache."""
+
+    mount: MountSpec
+    entry: LayerEntry
+    cache: BlobCache
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+
+def _helper_body(image: str, mount: MountSpec, *, read_only: bool) -> dict[str, object]:
+    host: dict[str, object] = {"NetworkMode": "none"}
+    if mount.type == "volume":
+        host["Mounts"] = [
+            {"Type": "volume", "Source": mount.source, "Target": DATA_PATH, "ReadOnly": read_only}
+        ]
+    else:
+        # A bind as -v does it: the engine creates the host path when it is missing.
+        host["Binds"] = [f"{mount.source}:{DATA_PATH}{':ro' if read_only else ''}"]
+    return {
+        "Image": image,
+        "Entrypoint": ["/layerferry-helper-is-never-started"],
+        "Cmd": [],
+        "NetworkDisabled": True,
+        "Labels": {HELPER_LABEL: "1"},
+        "HostConfig": host,
+    }
+
+
+@contextlib.contextmanager
+def helper(engine: Engine, image: str, mount: MountSpec, *, read_only: bool) -> Iterator[str]:
+    """A created, never started container with *mount*'s data at :data:`DATA_PATH`."""
+    name = f"layerferry-helper-{secrets.token_hex(4)}"
+    helper_id = engine.create_container(_helper_body(image, mount, read_only=read_only), name)
+    try:
+        yield helper_id
+    finally:
+        with contextlib.suppress(LayerferryError):
+            engine.remove_container(helper_id, force=True)
+
+
+def capture_mount(engine: Engine, image: str, mount: MountSpec, cache: BlobCache) -> LayerEntry:
+    """Stream *mount*'s data into *cache*; the tar's sha256 is the entry's ``diff_id``."""
+    with helper(engine, image, mount, read_only=True) as helper_id:
+        return cache.put_layer(IterStream(engine.get_archive(helper_id, DATA_PATH)))
+
+
+def restore_local(engine: Engine, helper_id: str, data: CapturedData) -> None:
+    """Unpack a captured tar into the helper's mount (verified against its digest as it goes)."""
+    engine.put_archive(helper_id, "/", data.cache.iter_uncompressed(data.entry))
+
+
+def empty_volume(engine: Engine, image: str, volume: str) -> None:
+    """Remove everything in *volume*, so a restore leaves exactly the captured files.
+
+    The archive endpoints cannot delete, so this runs ``rm`` in a short-lived helper started
+    from *image* (which must hold ``/bin/sh``); :class:`EngineError` says when it cannot.
+    """
+    name = f"layerferry-helper-{secrets.token_hex(4)}"
+    body = {
+        "Image": image,
+        "Entrypoint": ["/bin/sh", "-c", _EMPTY_SCRIPT, "sh", DATA_PATH],
+        "Cmd": [],
+        "User": "0:0",
+        "WorkingDir": "/",
+        "NetworkDisabled": True,
+        "Labels": {HELPER_LABEL: "1"},
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Mounts": [{"Type": "volume", "Source": volume, "Target": DATA_PATH}],
+        },
+    }
+    helper_id = engine.create_container(body, name)
+    try:
+        engine.start(helper_id)
+        status = engine.wait(helper_id, EMPTY_TIMEOUT)
+        if status != 0:
+            raise EngineError(
+                f"{engine.where}: emptying volume {volume!r} failed (rm exited {status})"
+            )
+    except EngineError as exc:
+        raise EngineError(
+            f"{engine.where}: cannot empty volume {volume!r} before restoring it: {exc}",
+            hint="the image needs /bin/sh for this; remove the volume's files yourself",
+        ) from exc
+    finally:
+        with contextlib.suppress(LayerferryError):
+            engine.remove_container(helper_id, force=True)
