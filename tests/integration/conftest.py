@@ -36,6 +36,7 @@ class World:
     sb: Sandbox
     settings: Settings
     cache_dir: Path
+    state_dir: Path
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -43,6 +44,7 @@ class World:
             DOCKER_HOST=self.sb.host("a").docker_host,
             LAYERFERRY_SSH_CONFIG=str(self.sb.ssh_config),
             LAYERFERRY_CACHE_DIR=str(self.cache_dir),
+            LAYERFERRY_STATE_DIR=str(self.state_dir),
         )
         env.update(extra)
         return env
@@ -89,10 +91,14 @@ class World:
 def _world(sb: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> World:
     sb.import_busybox("a", "bb:local")
     cache_dir = tmp_path_factory.mktemp("lfcache")
+    state_dir = tmp_path_factory.mktemp("lfstate")
     settings = Settings(
-        docker_host=sb.host("a").docker_host, ssh_config=sb.ssh_config, cache_dir=cache_dir
+        docker_host=sb.host("a").docker_host,
+        ssh_config=sb.ssh_config,
+        cache_dir=cache_dir,
+        state_dir=state_dir,
     )
-    return World(sb=sb, settings=settings, cache_dir=cache_dir)
+    return World(sb=sb, settings=settings, cache_dir=cache_dir, state_dir=state_dir)
 
 
 @pytest.fixture(scope="session")

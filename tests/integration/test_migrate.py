@@ -110,7 +110,7 @@ def test_cli_name_clash_exit_code(world: World) -> None:
     assert b"already exists" in out.stderr and b"Traceback" not in out.stderr
 
 
-def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
+def test_port_in_use_on_the_target_is_refused_before_anything_changes(world: World) -> None:
     busy = f"web-{secrets.token_hex(3)}"
     _web(world, busy, 8086, "holder")
     layerferry.migrate(busy, world.target, start=True, settings=world.settings)
@@ -119,6 +119,21 @@ def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
     world.docker(
         "a", "create", "--name", other, "-p", "8086:80", "bb:local", "httpd", "-f", "-p", "80"
     )
+    before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
+    images_before = world.docker("b", "images", "-q", "--no-trunc")
+    out = world.lf("migrate", other, world.target, "--start")
+    assert out.returncode == 7, out.stderr.decode()
+    assert f"port 8086/tcp is published there by container {busy}".encode() in out.stderr
+    assert b"nothing was changed there" in out.stderr and b"Traceback" not in out.stderr
+    assert len(out.stderr.decode().strip().splitlines()) <= 3
+    assert world.docker("b", "ps", "-a", "--format", "{{.Names}}") == before
+    assert world.docker("b", "images", "-q", "--no-trunc") == images_before
+
+
+def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
+    other = f"web-{secrets.token_hex(3)}"
+    # Created (not started) on a with a command the image lacks: only starting it can fail.
+    world.docker("a", "create", "--name", other, "bb:local", "/no/such/binary")
     before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
     out = world.lf("migrate", other, world.target, "--start")
     assert out.returncode == 6, out.stderr.decode()
