@@ -37,13 +37,14 @@ class DaemonSource:
         cached = self._from_cache(record, tags)
         if cached is not None:
             return cached
-        images = self._ingest_save(record.id, f"{self.engine.where}: save of {ref}")
+        images = self._ingest_save(record.id, ref)
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
 
-    def _ingest_save(self, image_id: str, what: str) -> list[ArchiveImage]:
-        return ingest_archive(IterStream(self.engine.save(image_id)), self.cache, what=what)
+    def _ingest_save(self, image_id: str, ref: str) -> list[ArchiveImage]:
+        chunks = self.engine.save(image_id, name=ref)
+        return ingest_archive(IterStream(chunks), self.cache, what=_save_of(self.engine, ref))
 
     def _from_cache(self, record: ImageRecord, tags: list[ImageName]) -> ArchiveImage | None:
         digest = record.config_digest
@@ -56,6 +57,10 @@ class DaemonSource:
         return ArchiveImage(
             config=ImageConfig.parse(raw), layers=[la for la in layers if la], tags=tags
         )
+
+
+def _save_of(engine: Engine, ref: str) -> str:
+    return f"{engine.where}: save of {ref}"
 
 
 def _tags_for(ref: str, record: ImageRecord) -> list[ImageName]:
@@ -78,7 +83,8 @@ class SshDaemonSource(DaemonSource):
         super().__init__(host.engine, cache)
         self.host = host
 
-    def _ingest_save(self, image_id: str, what: str) -> list[ArchiveImage]:
+    def _ingest_save(self, image_id: str, ref: str) -> list[ArchiveImage]:
+        what = _save_of(self.engine, ref)
         tools = self.host.probe.tools
         codec = "zstd -c" if "zstd" in tools else ("gzip -1 -c" if "gzip" in tools else "cat")
         script = _REMOTE_SAVE % {"encode": codec}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,13 +18,29 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from ..errors import ConflictError, EngineError, LayerferryError, NotFoundError, UnreachableError
 from ..oci.digest import Digest, chain_ids
 from .progress import LoadResult, parse_load_messages
 
-# Saves and loads can be silent for minutes (20.10 copies the whole image before the first byte).
+# Saves and loads can be silent for minutes (20.10 copies the whole image before the first byte),
+# so there is no deadline per request, only this limit on silence (case C28).
 IDLE_TIMEOUT = 900
+IDLE_TIMEOUT_ENV = "LAYERFERRY_ENGINE_IDLE_TIMEOUT"
+
+
+def idle_timeout() -> float:
+    """Seconds an engine may stay silent mid-request: ``$LAYERFERRY_ENGINE_IDLE_TIMEOUT``, or
+    15 minutes."""
+    raw = os.environ.get(IDLE_TIMEOUT_ENV, "")
+    try:
+        value = float(raw) if raw else IDLE_TIMEOUT
+    except ValueError:
+        value = IDLE_TIMEOUT
+    return value if value > 0 else IDLE_TIMEOUT
+
+
 CHUNK = 1024 * 1024
 
 
@@ -65,13 +82,45 @@ def _translated(where: str, what: str) -> Iterator[None]:
         if exc.status_code == 409:
             raise ConflictError(f"{where}: {what}: {_explanation(exc)}") from exc
         raise EngineError(f"{where}: {what}: {_explanation(exc)}") from exc
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
-        raise UnreachableError(
-            f"{where}: cannot reach the Docker engine ({type(exc).__name__}: {exc})",
-            hint="is dockerd running, and is DOCKER_HOST right?",
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        if not _is_read_timeout(exc):
+            raise _unreachable(where, exc) from exc
+        raise _silent(where, what) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise _silent(where, what) from exc
+    except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
+        raise EngineError(
+            f"{where}: {what}: the engine's stream was cut short ({exc})",
+            hint="the engine may have failed or restarted: see its log, then run the same "
+            "command again",
         ) from exc
+    except docker.errors.DockerException as exc:
+        raise _unreachable(where, exc) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"{where}: {what}: {exc}") from exc
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """requests wraps urllib3's read timeout in ConnectionError while a body streams."""
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    return any(
+        "ReadTimeoutError" in type(arg).__name__ or "Read timed out" in str(arg) for arg in exc.args
+    )
+
+
+def _silent(where: str, what: str) -> EngineError:
+    return EngineError(
+        f"{where}: {what}: the engine sent nothing for {idle_timeout():g} s",
+        hint=f"a busy engine may need longer: set {IDLE_TIMEOUT_ENV} (seconds)",
+    )
+
+
+def _unreachable(where: str, exc: BaseException) -> UnreachableError:
+    return UnreachableError(
+        f"{where}: cannot reach the Docker engine ({type(exc).__name__}: {exc})",
+        hint="is dockerd running, and is DOCKER_HOST right?",
+    )
 
 
 def _explanation(exc: docker.errors.APIError) -> str:
@@ -141,9 +190,19 @@ class Engine:
         return chains
 
     # -- images -------------------------------------------------------------------------------
-    def save(self, ref: str) -> Iterator[bytes]:
-        with _translated(self.where, f"saving image {ref}"):
-            yield from self._api.get_image(ref, chunk_size=CHUNK)
+    def save(self, ref: str, name: str | None = None) -> Iterator[bytes]:
+        """``docker save`` of *ref* (an ID); *name* is what the user called it, for messages."""
+        # Read the raw response, not the SDK's get_image: the SDK switches the socket's timeout
+        # off for streams, so an engine gone silent would hang a save for ever.
+        what = f"saving image {name or ref}"
+        url = self._api._url("/images/{0}/get", ref)
+        with _translated(self.where, what):
+            response = self._api._get(url, stream=True, headers={"Accept-Encoding": "identity"})
+            try:
+                self._api._raise_for_status(response)
+                yield from self._chunks(response, what)
+            finally:
+                response.close()
 
     def load(self, chunks: Iterable[bytes]) -> LoadResult:
         with _translated(self.where, "loading image"):
@@ -485,9 +544,9 @@ def connect_local(docker_host: str | None = None) -> Engine:
     """The local engine: *docker_host*, else ``DOCKER_HOST``, else the default socket."""
     try:
         if docker_host:
-            client = docker.DockerClient(base_url=docker_host, timeout=IDLE_TIMEOUT)
+            client = docker.DockerClient(base_url=docker_host, timeout=idle_timeout())
         else:
-            client = docker.from_env(timeout=IDLE_TIMEOUT)
+            client = docker.from_env(timeout=idle_timeout())
     except docker.errors.DockerException as exc:
         raise UnreachableError(
             f"local engine: cannot connect ({exc})",
@@ -499,7 +558,7 @@ def connect_local(docker_host: str | None = None) -> Engine:
 def connect_socket(path: str, where: str) -> Engine:
     """An engine behind a unix socket (a remote one forwarded over SSH)."""
     try:
-        client = docker.DockerClient(base_url=f"unix://{path}", timeout=IDLE_TIMEOUT)
+        client = docker.DockerClient(base_url=f"unix://{path}", timeout=idle_timeout())
     except docker.errors.DockerException as exc:
         raise UnreachableError(f"{where}: cannot reach the Docker engine ({exc})") from exc
     return Engine(client, where)
