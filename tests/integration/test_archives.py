@@ -226,6 +226,28 @@ def test_docker_loads_our_gzip_layers(world: World, ours: dict[str, Path]) -> No
     assert "Loaded image" in out.stdout
 
 
+@pytest.mark.parametrize("layers", ["plain", "gzip"])
+def test_docker_26_loads_and_runs_our_archives(world26: World, tmp_path: Path, layers: str) -> None:
+    """Plain `docker load` on Docker 26 with the containerd image store takes what `save`
+    writes (both layer forms), keeps the tag and diff IDs, and runs the image."""
+    tag = f"lf26-{secrets.token_hex(3)}:{layers}"
+    name = f"c-{secrets.token_hex(3)}"
+    world26.docker("a", "run", "--name", name, "bb:local", "sh", "-c", "echo ours26 > /o.txt")
+    world26.docker("a", "commit", "-c", 'CMD ["cat", "/o.txt"]', name, tag)
+    diff_ids = json.loads(
+        world26.docker("a", "image", "inspect", "--format", "{{json .RootFS.Layers}}", tag)
+    )
+    path = tmp_path / "lf.tar"
+    extra = ["--layer-compression", "gzip"] if layers == "gzip" else []
+    done = world26.lf("save", tag, "-o", str(path), *extra)
+    assert done.returncode == 0, done.stderr
+    out = world26.sb.ssh("b", "docker", "load", input=path.read_bytes()).stdout.decode()
+    assert f"Loaded image: {tag}" in out
+    loaded = world26.docker("b", "image", "inspect", "--format", "{{json .RootFS.Layers}}", tag)
+    assert json.loads(loaded) == diff_ids
+    assert world26.docker("b", "run", "--rm", tag) == "ours26"
+
+
 # -- loader cases --------------------------------------------------------------------------------
 def test_c14_save_by_id_then_tag_at_load(world: World, interop: Interop, tmp_path: Path) -> None:
     path = tmp_path / "by-id.tar"
