@@ -67,6 +67,11 @@ class World:
         out = self.sb.docker(host, *args, check=check, text=True)
         return str(out.stdout).strip()
 
+    def listing(self, host: str, *args: str) -> list[str]:
+        """The lines of a listing command (``ps -a``, ``images -q``), sorted: the engine lists
+        things made in the same second in any order, so a before/after check compares sets."""
+        return sorted(self.docker(host, *args).split())
+
     def url(self, host: str, port: int, path: str = "/") -> str:
         return f"http://{self.sb.host(host).ip}:{port}{path}"
 

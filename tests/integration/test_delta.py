@@ -83,7 +83,7 @@ def test_delta_loads_with_layerferry_where_the_base_is_and_is_refused_elsewhere(
         world.lf("save", child, "--thin-for", str(local_inventory), "-o", str(orphan)).returncode
         == 0
     )
-    before = world.docker("b", "images", "-q")
+    before = world.listing("b", "images", "-q")
     out = world.lf(
         "load", str(orphan), "--host", world.target, LAYERFERRY_CACHE_DIR=str(tmp_path / "fresh2")
     )
@@ -92,4 +92,4 @@ def test_delta_loads_with_layerferry_where_the_base_is_and_is_refused_elsewhere(
     assert f"{child}: layer 1 (sha256:" in message
     assert "is not in the archive and ssh://lf-b does not have it" in message
     assert "load the image this delta was made against" in message
-    assert world.docker("b", "images", "-q") == before
+    assert world.listing("b", "images", "-q") == before

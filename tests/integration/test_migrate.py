@@ -86,13 +86,13 @@ def test_name_clash_is_refused_unless_replace(world: World, reporter: RecordingR
     name = f"web-{secrets.token_hex(3)}"
     _web(world, name, 8084, "v1")
     layerferry.migrate(name, world.target, start=True, settings=world.settings, reporter=reporter)
-    before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
+    before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
     world.docker("a", "exec", name, "sh", "-c", "echo v2 > /www/index.html")
     with pytest.raises(ConflictError, match=f"a container named '{name}' already exists"):
         layerferry.migrate(
             name, world.target, start=True, settings=world.settings, reporter=reporter
         )
-    assert world.docker("b", "ps", "-a", "--format", "{{.Names}}") == before
+    assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == before
     assert world.fetch("b", 8084) == "v1\n"
     out = world.lf("migrate", name, world.target, "--start", "--replace")
     assert out.returncode == 0, out.stderr.decode()
@@ -119,23 +119,23 @@ def test_port_in_use_on_the_target_is_refused_before_anything_changes(world: Wor
     world.docker(
         "a", "create", "--name", other, "-p", "8086:80", "bb:local", "httpd", "-f", "-p", "80"
     )
-    before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
-    images_before = world.docker("b", "images", "-q", "--no-trunc")
+    before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
+    images_before = world.listing("b", "images", "-q", "--no-trunc")
     out = world.lf("migrate", other, world.target, "--start")
     assert out.returncode == 7, out.stderr.decode()
     assert f"port 8086/tcp is published there by container {busy}".encode() in out.stderr
     assert b"nothing was changed there" in out.stderr and b"Traceback" not in out.stderr
     assert len(out.stderr.decode().strip().splitlines()) <= 3
-    assert world.docker("b", "ps", "-a", "--format", "{{.Names}}") == before
-    assert world.docker("b", "images", "-q", "--no-trunc") == images_before
+    assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == before
+    assert world.listing("b", "images", "-q", "--no-trunc") == images_before
 
 
 def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
     other = f"web-{secrets.token_hex(3)}"
     # Created (not started) on a with a command the image lacks: only starting it can fail.
     world.docker("a", "create", "--name", other, "bb:local", "/no/such/binary")
-    before = world.docker("b", "ps", "-a", "--format", "{{.Names}}")
+    before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
     out = world.lf("migrate", other, world.target, "--start")
     assert out.returncode == 6, out.stderr.decode()
     assert b"starting container" in out.stderr
-    assert world.docker("b", "ps", "-a", "--format", "{{.Names}}") == before
+    assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == before

@@ -103,7 +103,13 @@ def test_ctrl_c_during_save_is_exit_130_and_leaves_no_file(world: World, tmp_pat
         env=world.env(LAYERFERRY_CACHE_DIR=str(tmp_path / "c")),
         stderr=subprocess.PIPE,
     )
-    time.sleep(2.5)
+    # Interrupt while the archive itself is being written (its temp file beside the target exists):
+    # a fixed sleep raced a fast machine, where the whole save was done before the signal.
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".x.tar.gz.*")):
+        assert proc.poll() is None, "save ended before its archive was being written"
+        assert time.monotonic() < deadline, "save never started writing its archive"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()
