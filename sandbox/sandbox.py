@@ -357,6 +357,34 @@ class Sandbox:
                     "50ms",
                 )
 
+    def stop_engine(self, host: str, *, kill: bool = False, timeout: float = 30.0) -> None:
+        """Stop *host*'s dockerd and wait until it is gone: for tests of an engine that goes
+        away in the middle of an operation. SIGTERM as a service manager stops it, or with
+        *kill* SIGKILL, a crash that leaves the operation no moment to finish (then its
+        containerd and shims are killed too: a new dockerd cannot take over an orphaned one)."""
+        h = self.host(host)
+        pid = _read_pid(Path(h.dockerd_pidfile))
+        if pid is None or not _pid_alive(pid):
+            return
+        # Marked first, so that another run's ``up`` does not take this one for a stale run.
+        _engine_stopped_mark(self, h).touch()
+        pids = {pid}
+        if kill:
+            pids |= {p for p, cmd, exe in _processes() if exe in DAEMON_EXES and h.exec_root in cmd}
+        _signal(pids, signal.SIGKILL if kill else signal.SIGTERM)
+        if _wait_gone(pids, timeout):
+            raise SandboxError(f"dockerd of host {h.name} (pid {pid}) did not stop in {timeout} s")
+
+    def start_engine(self, host: str, timeout: float = 60.0) -> None:
+        """Start *host*'s dockerd again after ``stop_engine`` and wait until it answers."""
+        h = self.host(host)
+        if _docker_ping(h.socket):
+            return
+        Path(h.dockerd_pidfile).unlink(missing_ok=True)  # a killed dockerd leaves its own
+        _start_daemons([(_in_host(h, _dockerd_argv(h)), h.dockerd_log, h.daemon_path)])
+        _wait_dockerd(self, h, time.monotonic() + timeout)
+        _engine_stopped_mark(self, h).unlink(missing_ok=True)
+
     def docker_env(self, host: str) -> dict[str, str]:
         """Environment variables that point a docker client at ``host``'s daemon."""
         return {"DOCKER_HOST": self.host(host).docker_host}
@@ -1095,11 +1123,19 @@ def _run_is_live(sid: str, sdir: Path | None) -> bool:
         sb = Sandbox.load(sdir)
     except (SandboxError, TypeError, KeyError):
         return False
-    return sb.id == sid and all(_daemons_alive(h) for h in sb.hosts)
+    return sb.id == sid and all(_daemons_alive(sb, h) for h in sb.hosts)
 
 
-def _daemons_alive(h: Host) -> bool:
-    for pidfile, needle in [(h.dockerd_pidfile, h.exec_root), (h.sshd_pidfile, h.sshd_config)]:
+def _engine_stopped_mark(sb: Sandbox, h: Host) -> Path:
+    """Present while a test has stopped the host's dockerd on purpose (``stop_engine``)."""
+    return Path(sb.run_dir) / f"engine-stopped-{h.name}"
+
+
+def _daemons_alive(sb: Sandbox, h: Host) -> bool:
+    daemons = [(h.dockerd_pidfile, h.exec_root), (h.sshd_pidfile, h.sshd_config)]
+    if _engine_stopped_mark(sb, h).exists():
+        daemons = daemons[1:]
+    for pidfile, needle in daemons:
         pid = _read_pid(Path(pidfile))
         if pid is None or not _pid_alive(pid) or needle not in _cmdline(pid):
             return False

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandbox.sandbox import Sandbox
 
-from .conftest import World
+from .conftest import World, _world
 from .test_transfer import _parts, _random_image, _staging, _tagged_on
 
 MB = 1_000_000
@@ -131,3 +133,88 @@ def test_hostile_names_are_refused_and_nothing_runs(world: World, bad: str) -> N
         )
     assert not Path("/tmp/lf-pwned").exists()
     assert not Path("/tmp/lf-hostile.tar").exists()
+
+
+def test_ctrl_c_during_migrate_leaves_source_and_target_as_they_were(world: World) -> None:
+    name = f"intr-{secrets.token_hex(3)}"
+    world.docker("a", "run", "-d", "--name", name, "bb:local", "httpd", "-f", "-p", "80")
+    world.docker("a", "exec", name, "sh", "-c", f"head -c {10 * MB} /dev/urandom > /big")
+    assert world.lf("send", "bb:local", world.target).returncode == 0
+    containers_before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
+    world.sb.shape("b", 24)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "layerferry", "migrate", name, world.target, "--start"],
+            env=world.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while not any(s > 2 * MB for s in _parts(world, "b").values()):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the migration never started staging its layer"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        world.sb.shape("b", None)
+    assert proc.returncode == 130, err.decode()
+    assert b"interrupted" in err and b"Traceback" not in err
+    # The source runs on, unpaused, with its change; the target got no container and no load job.
+    state = json.loads(world.docker("a", "inspect", name))[0]["State"]
+    assert state["Running"] and not state["Paused"]
+    assert world.docker("a", "exec", name, "sh", "-c", "wc -c < /big") == str(10 * MB)
+    assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == containers_before
+    assert not list(_staging(world, "b").glob("job-*"))
+    # Run again: the layer resumes from what arrived, and the container comes up on b.
+    out = world.lf("migrate", name, world.target, "--start")
+    assert out.returncode == 0, out.stderr.decode()
+    assert b"resuming layer" in out.stderr
+    assert world.docker("b", "exec", name, "sh", "-c", "wc -c < /big") == str(10 * MB)
+
+
+@pytest.fixture
+def lone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A sandbox of its own, for a test that stops an engine (the shared one stays untouched)."""
+    sb = Sandbox.up()
+    try:
+        yield _world(sb, tmp_path_factory)
+    finally:
+        sb.down()
+
+
+def test_target_engine_dies_in_the_middle_of_a_load(lone: World) -> None:
+    tag = f"dies-{secrets.token_hex(3)}:1"
+    _random_image(lone, tag, [40])
+    assert lone.lf("send", "bb:local", lone.target).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layerferry", "send", tag, lone.target],
+        env=lone.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # The load job's directory appears once every layer is staged and verified, just before the
+    # host's `docker load` starts reading it: the engine is killed then, with no time to finish.
+    deadline = time.monotonic() + 60
+    while not list(_staging(lone, "b").glob("job-*")):
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the send never started its load"
+        time.sleep(0.002)
+    lone.sb.stop_engine("b", kill=True)
+    _, err = proc.communicate(timeout=120)
+    lone.sb.start_engine("b")
+    text = err.decode()
+    assert proc.returncode == 6, text
+    assert "Traceback" not in text
+    error = [line for line in text.splitlines() if line.startswith("layerferry: error: ")]
+    assert len(error) == 1, text
+    assert error[0].startswith(
+        "layerferry: error: ssh://lf-b: the engine stopped answering during the load"
+    ), text
+    # Nothing tagged, no load job left behind; the layer stays staged, so a re-run sends nothing.
+    assert not _tagged_on(lone, "b", tag)
+    assert not list(_staging(lone, "b").glob("job-*"))
+    out = lone.lf("--json", "send", tag, lone.target)
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["hosts"][lone.target]["bytes_sent"] < MB
+    assert lone.docker("b", "run", "--rm", tag, "sh", "-c", "wc -c < /big0") == str(40 * MB)

@@ -228,10 +228,23 @@ class SshDaemonDestination(_EngineBacked):
     def _check_load(self, result: CommandResult) -> None:
         if result.returncode != 0:
             message = _last_line(result.stderr) or _last_line(result.stdout)
+            if not self._engine_answers():
+                raise EngineError(
+                    f"{self.where}: the engine stopped answering during the load ({message})",
+                    hint="start it again and run the same command: staged layers are kept, "
+                    "so only the load is repeated; nothing was tagged",
+                )
             raise LoadRefused(f"{self.where}: docker load failed: {message}")
         loaded: LoadResult = parse_load_text(result.text)
         if not loaded.tags and not loaded.ids:
             raise EngineError(f"{self.where}: docker load reported no image loaded")
+
+    def _engine_answers(self) -> bool:
+        try:
+            self.host.engine.info()
+        except LayerferryError:
+            return False
+        return True
 
     def _receive_direct(
         self, images: Sequence[ArchiveImage], include: set[Digest], meter: list[int]
