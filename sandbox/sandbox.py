@@ -652,6 +652,9 @@ def _daemon_config(sb: Sandbox, h: Host) -> dict[str, Any]:
         "containerd-namespace": h.netns,
         "containerd-plugins-namespace": f"{h.netns}-plugins",
         "shutdown-timeout": 2,
+        # A plain-HTTP registry that tests run on the sandbox's own addresses (the client's
+        # end of the link), for engines that pull from it (`send --via`).
+        "insecure-registries": [sb.subnet],
     }
     if h.containerd_store:
         config["features"] = {"containerd-snapshotter": True}

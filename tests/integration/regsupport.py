@@ -29,9 +29,9 @@ LOOPBACK = "127.0.0.1"
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[0-9.]+" (?P<status>\d{3})')
 
 
-def free_port() -> int:
+def free_port(address: str = LOOPBACK) -> int:
     with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
+        s.bind((address, 0))
         return int(s.getsockname()[1])
 
 
@@ -43,10 +43,11 @@ class Registry:
     log: Path
     ca: Path | None = None
     users: dict[str, str] = field(default_factory=dict)
+    address: str = LOOPBACK
 
     @property
     def host(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def storage(self) -> Path:
@@ -105,9 +106,12 @@ def start_registry(
     tls: bool = False,
     users: dict[str, str] | None = None,
     token: TokenServer | None = None,
+    address: str = LOOPBACK,
 ) -> Registry:
+    """A registry on *address* (loopback, or the sandbox client's own address where sandbox
+    hosts' engines must reach it too)."""
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port(address)
     lines = [
         "version: 0.1",
         "log:",
@@ -120,11 +124,11 @@ def start_registry(
         "  delete:",
         "    enabled: true",
         "http:",
-        f"  addr: {LOOPBACK}:{port}",
+        f"  addr: {address}:{port}",
     ]
     ca: Path | None = None
     if tls:
-        ca, crt, key = make_ca(root)
+        ca, crt, key = make_ca(root, address)
         lines += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
     if users:
         htpasswd = root / "htpasswd"
@@ -145,7 +149,7 @@ def start_registry(
         process = subprocess.Popen(
             ["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
         )
-    registry = Registry(root, port, process, log, ca, dict(users or {}))
+    registry = Registry(root, port, process, log, ca, dict(users or {}), address)
     _wait(registry)
     return registry
 

@@ -12,10 +12,12 @@ import base64
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from layerferry import (
@@ -385,3 +387,53 @@ def test_bearer_tokens_from_a_token_service(tmp_path: Path) -> None:
     finally:
         reg.stop()
         tokens.close()
+
+
+def test_send_via_a_registry_pushes_once_and_the_host_engine_pulls(
+    world: World, tmp_path: Path
+) -> None:
+    """`send --via`: the client uploads each blob once; host b's own engine pulls the image from
+    the registry (no layer bytes pass through the client), and a second send moves nothing."""
+    # On the client's end of the sandbox link, so that b's engine reaches it as the client does.
+    reg = start_registry(tmp_path / "registry", address=world.sb.client_ip)
+    try:
+        name = f"via-{secrets.token_hex(3)}"
+        world.docker("a", "run", "--name", name, "bb:local", "sh", "-c", f"echo {name} > /via")
+        world.docker("a", "commit", name, f"{name}:1")
+        via = ["--via", f"docker://{reg.host}/fleet"]
+        insecure = {"LAYERFERRY_INSECURE_REGISTRIES": reg.host}
+
+        out = world.lf("--json", "send", f"{name}:1", world.target, *via, **insecure)
+        assert out.returncode == 0, out.stderr.decode()
+        assert json.loads(out.stdout)["hosts"][world.target]["ok"]
+        assert len(_uploads(reg)) == 3  # config and both layers, once each
+        manifest = json.loads(
+            httpx.get(
+                f"http://{reg.host}/v2/fleet/{name}/manifests/1",
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            ).content
+        )
+        blobs = {manifest["config"]["digest"], *(d["digest"] for d in manifest["layers"])}
+        assert _blob_gets(reg) == blobs  # b's engine fetched the image itself
+        layers = world.docker("a", "image", "inspect", "-f", "{{json .RootFS.Layers}}", f"{name}:1")
+        assert (
+            world.docker("b", "image", "inspect", "-f", "{{json .RootFS.Layers}}", f"{name}:1")
+            == layers
+        )
+        assert world.docker("b", "run", "--rm", f"{name}:1", "cat", "/via") == name
+
+        gets = len(reg.requests("GET"))
+        again = world.lf("--json", "send", f"{name}:1", world.target, *via, **insecure)
+        assert again.returncode == 0, again.stderr.decode()
+        assert len(_uploads(reg)) == 3
+        assert not [u for _, u, _ in reg.requests("GET")[gets:] if "/blobs/" in u]
+    finally:
+        reg.stop()
+
+
+def _uploads(reg: Registry) -> list[str]:
+    return [u for _, u, _ in reg.requests("PUT") if "/blobs/uploads/" in u]
+
+
+def _blob_gets(reg: Registry) -> set[str]:
+    return {u.rsplit("/", 1)[1] for _, u, _ in reg.requests("GET") if "/blobs/sha256:" in u}

@@ -2,8 +2,10 @@
 
 For a fleet the client's uplink is the bottleneck of a plain ``send``: each host gets the
 layers it lacks from the client. With a registry between, the client uploads each blob at most
-once (none the registry has), and each host's own engine pulls, by digest, exactly the layers it
-lacks (``docker pull`` semantics), then the image is tagged with its names and re-read.
+once (none the registry has), and each host's own engine pulls the image by digest (``docker
+pull`` semantics: it skips the blobs it has pulled before, but a layer it got by ``docker load``
+has no blob digest it knows, so it downloads that once more), then the image is tagged with its
+names and re-read. A host that holds the image already is not asked to pull.
 The registry must be reachable, and trusted, from the hosts as it is named here.
 """
 
@@ -89,9 +91,11 @@ def pull_on_host(
             where = pinned[image.config.digest]
             by_digest = f"{where.repository}@{where.manifest}"
             if not image_plan.present:
+                # The engine decides what it downloads: it skips only blobs it once pulled
+                # itself, so layers it got by `docker load` are fetched again (and then kept).
                 reporter.step(
-                    f"{destination.where}: the engine pulls {len(image_plan.missing)} layer(s) "
-                    f"from {where.ref.registry}"
+                    f"{destination.where}: the engine pulls {where.ref} from "
+                    f"{where.ref.registry} ({len(image_plan.missing)} layer(s) missing there)"
                 )
                 remote.engine.pull(where.repository, str(where.manifest), _auth(where, settings))
             for name in image.tags:
