@@ -8,6 +8,7 @@ each config that matter (env *names* only: values may be secrets).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +21,7 @@ from ..archive.scan import MeasuringSink
 from ..errors import IntegrityError
 from ..oci.config import ImageConfig
 from ..reporting import NullReporter, Reporter
+from ._args import as_path_or_stream
 
 
 def _read(source: Path | BinaryIO, platform: str | None, limits: Limits | None) -> ArchiveReading:
@@ -35,14 +37,14 @@ def _read(source: Path | BinaryIO, platform: str | None, limits: Limits | None) 
 
 
 def inspect_archive(
-    source: Path | BinaryIO,
+    source: str | os.PathLike[str] | BinaryIO,
     *,
     platform: str | None = None,
     limits: Limits | None = None,
     reporter: Reporter | None = None,
 ) -> ArchiveReading:
     """Read *source* (file, directory or stream) and describe it; problems are kept, not raised."""
-    reading = _read(source, platform, limits)
+    reading = _read(as_path_or_stream(source, "source"), platform, limits)
     for warning in reading.findings.warnings:
         (reporter or NullReporter()).warn(warning)
     return reading
@@ -73,7 +75,7 @@ class VerifyResult:
 
 
 def verify_archive(
-    source: Path | BinaryIO,
+    source: str | os.PathLike[str] | BinaryIO,
     *,
     platform: str | None = None,
     limits: Limits | None = None,
@@ -84,7 +86,7 @@ def verify_archive(
     Returns the result; :meth:`VerifyResult.raise_for_problems` turns problems into an error.
     """
     reporter = reporter or NullReporter()
-    reading = _read(source, platform, limits)
+    reading = _read(as_path_or_stream(source, "source"), platform, limits)
     for warning in reading.findings.warnings:
         reporter.warn(warning)
     for problem in reading.findings.problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from ..reporting import NullReporter, Reporter
 from ..settings import Settings
 from ..tario.compression import Compression
 from ..units import human_bytes, plural
+from ._args import as_enum, as_list, as_path_or_stream
 from ._common import choose_images, merge_by_config, name_images, warn_platform
 from .inventory import Inventory
 from .via import pull_on_host, push_once, via_reference
@@ -94,11 +96,11 @@ def _images_from_engine(
 
 
 def save(
-    images: Sequence[str],
-    output: Path | BinaryIO,
+    images: str | Sequence[str],
+    output: str | os.PathLike[str] | BinaryIO,
     *,
-    compression: Compression = Compression.NONE,
-    layer_compression: Compression = Compression.NONE,
+    compression: Compression | str = Compression.NONE,
+    layer_compression: Compression | str = Compression.NONE,
     thin_for: Inventory | None = None,
     settings: Settings | None = None,
     reporter: Reporter | None = None,
@@ -112,6 +114,10 @@ def save(
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    images = as_list(images, "images")
+    output = as_path_or_stream(output, "output")
+    compression = as_enum(compression, Compression, "compression")
+    layer_compression = as_enum(layer_compression, Compression, "layer compression")
     if layer_compression not in (Compression.NONE, Compression.GZIP):
         raise UsageError(
             f"layers are stored plain or gzip-compressed, not {layer_compression.value}: "
@@ -135,7 +141,7 @@ def save(
 
 
 def load(
-    source: Path | BinaryIO,
+    source: str | os.PathLike[str] | BinaryIO,
     *,
     host: str | SshTarget | None = None,
     tag: str | None = None,
@@ -153,6 +159,8 @@ def load(
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    source = as_path_or_stream(source, "source")
+    select = as_list(select, "select")
     if isinstance(host, str):
         host = SshTarget.parse(host)  # a bad host is a usage error before any reading
     options = ReadOptions(
@@ -202,8 +210,8 @@ def send_images(
 
 
 def send(
-    images: Sequence[str],
-    hosts: Sequence[str | SshTarget],
+    images: str | Sequence[str],
+    hosts: str | SshTarget | Sequence[str | SshTarget],
     *,
     dry_run: bool = False,
     parallel: int = DEFAULT_PARALLEL,
@@ -222,6 +230,8 @@ def send(
     """
     settings = settings or Settings.from_env()
     reporter = reporter or NullReporter()
+    images = as_list(images, "images")
+    hosts = as_list(hosts, "hosts")
     if not hosts:
         raise UsageError("name at least one host (ssh://[user@]host[:port])")
     if parallel < 1:
