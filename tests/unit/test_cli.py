@@ -80,3 +80,19 @@ def test_c03_save_warns_when_the_name_contradicts_the_content(
     )
     assert out.returncode != 0
     assert (warned in out.stderr) if warned else ("warning" not in out.stderr)
+
+
+def test_a_local_engine_that_is_not_there_is_an_engine_error_said_plainly(tmp_path: object) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "layerferry", "diff", "web"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": f"unix://{tmp_path}/none.sock"},
+    )
+    assert out.returncode == 6, out.stderr
+    assert out.stderr.splitlines()[0] == (
+        f"layerferry: error: local engine: cannot connect to unix://{tmp_path}/none.sock: "
+        "no such file or directory"
+    )
+    assert "Traceback" not in out.stderr and "FileNotFoundError" not in out.stderr

@@ -542,17 +542,35 @@ def _normalise_arch(arch: str) -> str:
 
 def connect_local(docker_host: str | None = None) -> Engine:
     """The local engine: *docker_host*, else ``DOCKER_HOST``, else the default socket."""
+    address = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         if docker_host:
             client = docker.DockerClient(base_url=docker_host, timeout=idle_timeout())
         else:
             client = docker.from_env(timeout=idle_timeout())
     except docker.errors.DockerException as exc:
-        raise UnreachableError(
-            f"local engine: cannot connect ({exc})",
+        # The local engine is not a remote host: an engine failure (exit 6), said plainly.
+        raise EngineError(
+            f"local engine: cannot connect to {address}: {_root_cause(exc)}",
             hint="is dockerd running, and is DOCKER_HOST right?",
         ) from exc
     return Engine(client, "local engine")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost OS error's text ("No such file or directory"), else the message as is:
+    the SDK wraps it in requests' and urllib3's reprs, which say nothing to an operator."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+        todo.extend([item.__cause__, item.__context__, *item.args])
+    return str(exc)
 
 
 def connect_socket(path: str, where: str) -> Engine:
@@ -560,5 +578,7 @@ def connect_socket(path: str, where: str) -> Engine:
     try:
         client = docker.DockerClient(base_url=f"unix://{path}", timeout=idle_timeout())
     except docker.errors.DockerException as exc:
-        raise UnreachableError(f"{where}: cannot reach the Docker engine ({exc})") from exc
+        raise UnreachableError(
+            f"{where}: cannot reach the Docker engine: {_root_cause(exc)}"
+        ) from exc
     return Engine(client, where)
