@@ -88,7 +88,9 @@ def _globals(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on standard output."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on standard error."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only warnings and errors on standard error."
+    ),
     ssh_config: Path | None = typer.Option(
         None,
         "--ssh-config",
