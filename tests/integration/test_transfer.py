@@ -136,9 +136,21 @@ def test_fan_out_completes_the_reachable_hosts(world: World) -> None:
 def test_dry_run_moves_nothing(world: World) -> None:
     tag = f"dry-{secrets.token_hex(3)}:1"
     _random_image(world, tag, [1])
+    assert world.lf("send", "bb:local", world.target).returncode == 0  # b holds the base
     out = world.lf("--json", "send", "--dry-run", tag, world.target)
     assert out.returncode == 0, out.stderr.decode()
     host = json.loads(out.stdout)["hosts"][world.target]
     assert host["layers_sent"] == 1 and host["bytes_sent"] == 0
     assert 1 * MB <= host["bytes_planned"] <= 1.1 * MB  # random data does not compress
+    new_layer = json.loads(
+        world.docker("a", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag)
+    )[-1]
+    assert [layer["diff_id"] for layer in host["layers_planned"]] == [new_layer]
+    assert host["layers_planned"][0]["bytes"] == host["bytes_planned"]
     assert not _tagged_on(world, "b", tag)
+    # The human plan keeps one layer a line, also narrower than a diff ID and its size.
+    text = world.lf("send", "--dry-run", tag, world.target, COLUMNS="60")
+    assert any(
+        line.strip().startswith(new_layer) and line.strip().endswith("MB")
+        for line in text.stderr.decode().splitlines()
+    ), text.stderr.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from ._app import Globals
 def print_plan(g: Globals, plan: MovePlan) -> None:
     if g.quiet:
         return
-    out = g.reporter.console.print
+    out = functools.partial(g.reporter.console.print, soft_wrap=True)  # a line stays a line
     sent = [layer for layer in plan.layers if layer.sent]
     out(f"[bold]plan[/bold]: {plan.container} -> {plan.destination} (nothing was changed)")
     out(

@@ -65,12 +65,16 @@ def send_cmd(
 def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
     if dry_run and not g.quiet:
         for host, report in result.reports.items():
+            # soft_wrap: one layer a line at any width, so the plan can be read and grepped.
             g.reporter.console.print(
                 f"[bold]{host}[/bold]: would send {report.layers_sent} layer(s), "
-                f"{human_bytes(report.plan.bytes_compressed)} compressed"
+                f"{human_bytes(report.plan.bytes_compressed)} compressed",
+                soft_wrap=True,
             )
             for layer in report.plan.layers:
-                g.reporter.console.print(f"   {layer.diff_id}  {human_bytes(layer.zst_size):>10}")
+                g.reporter.console.print(
+                    f"   {layer.diff_id}  {human_bytes(layer.zst_size):>10}", soft_wrap=True
+                )
     elif not g.quiet:
         table = Table("host", "result", "layers sent", "on the wire", "seconds", box=None)
         for host, outcome in result.outcomes.items():
@@ -95,6 +99,12 @@ def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
                     "layers_sent": o.report.layers_sent if o.report else None,
                     "bytes_sent": o.report.bytes_sent if o.report else None,
                     "bytes_planned": o.report.plan.bytes_compressed if o.report else None,
+                    "layers_planned": [
+                        {"diff_id": str(layer.diff_id), "bytes": layer.zst_size}
+                        for layer in o.report.plan.layers
+                    ]
+                    if o.report
+                    else None,
                     "seconds": round(o.seconds, 3),
                 }
                 for h, o in result.outcomes.items()
