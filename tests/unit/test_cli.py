@@ -82,6 +82,15 @@ def test_c03_save_warns_when_the_name_contradicts_the_content(
     assert (warned in out.stderr) if warned else ("warning" not in out.stderr)
 
 
+def test_a_host_without_its_scheme_is_pointed_out() -> None:
+    out = lf("send", "app:1", "lf-b")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "layerferry: error: usage: layerferry send IMAGE… ssh://[user@]host[:port]…",
+        "  hint: hosts are written ssh://HOST: did you mean ssh://lf-b?",
+    ]
+
+
 def test_a_local_engine_that_is_not_there_is_an_engine_error_said_plainly(tmp_path: object) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "layerferry", "diff", "web"],

@@ -44,7 +44,13 @@ def send_cmd(
     images = [a for a in args if not a.startswith("ssh://")]
     hosts = [a for a in args if a.startswith("ssh://")]
     if not images or not hosts:
-        raise UsageError("usage: layerferry send IMAGE… ssh://[user@]host[:port]…")
+        last = args[-1] if args else ""
+        guess = (
+            f"hosts are written ssh://HOST: did you mean ssh://{last}?"
+            if not hosts and len(images) > 1 and "://" not in last
+            else None
+        )
+        raise UsageError("usage: layerferry send IMAGE… ssh://[user@]host[:port]…", hint=guess)
     try:
         result = send(
             images,
