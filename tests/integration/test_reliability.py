@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,3 +219,48 @@ def test_target_engine_dies_in_the_middle_of_a_load(lone: World) -> None:
     assert out.returncode == 0, out.stderr.decode()
     assert json.loads(out.stdout)["hosts"][lone.target]["bytes_sent"] < MB
     assert lone.docker("b", "run", "--rm", tag, "sh", "-c", "wc -c < /big0") == str(40 * MB)
+
+
+def test_target_engine_disk_fills_during_the_load(lone: World) -> None:
+    tag = f"fills-{secrets.token_hex(3)}:1"
+    _random_image(lone, tag, [30])
+    # Host b's engine on a 100 MB filesystem of its own (a fresh, empty data root).
+    data_root = Path(lone.sb.host("b").data_root)
+    lone.sb.stop_engine("b")
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=100m", "lfsb-test-data", str(data_root)], check=True
+    )
+    lone.sb.start_engine("b")
+    assert lone.lf("send", "bb:local", lone.target).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layerferry", "send", tag, lone.target],
+        env=lone.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # The space check before sending passes (about 60 MB needed, 95 MB free); then something
+    # else on the host takes the space while the layer is on its way.
+    deadline = time.monotonic() + 60
+    while not any(s > 2 * MB for s in _parts(lone, "b").values()):
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the send never started staging"
+        time.sleep(0.01)
+    filler = data_root / "filler"
+    subprocess.run(["fallocate", "-l", str(shutil.disk_usage(data_root).free - 4 * MB), filler])
+    _, err = proc.communicate(timeout=120)
+    text = err.decode()
+    assert proc.returncode == 6, text
+    error = [line for line in text.splitlines() if line.startswith("layerferry: error: ")]
+    assert len(error) == 1 and "Traceback" not in text, text
+    assert error[0].startswith(
+        "layerferry: error: ssh://lf-b: the engine ran out of disk space during the load ("
+    ), text
+    assert "it needs about 6" in error[0] and "no space left on device" in error[0], text
+    assert not _tagged_on(lone, "b", tag)
+    assert not list(_staging(lone, "b").glob("job-*"))
+    # Space freed: the same command completes from the staged layer, sending nothing again.
+    filler.unlink()
+    out = lone.lf("--json", "send", tag, lone.target)
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["hosts"][lone.target]["bytes_sent"] < MB
+    assert lone.docker("b", "run", "--rm", tag, "sh", "-c", "wc -c < /big0") == str(30 * MB)

@@ -205,7 +205,7 @@ class SshDaemonDestination(_EngineBacked):
         try:
             tail = _metered(iter_tail(images, encoder_for(codec, self._cache)), meter, self._cancel)
             result = staging.load(job, codec.value, names, tail)
-            self._check_load(result)
+            self._check_load(result, ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units))
         except BaseException:
             staging.cleanup(job, [])  # keep the staged units: the next run resumes from them
             raise
@@ -225,9 +225,17 @@ class SshDaemonDestination(_EngineBacked):
                     hint="free space on the host and run again; nothing was changed there",
                 )
 
-    def _check_load(self, result: CommandResult) -> None:
+    def _check_load(self, result: CommandResult, need: int | None = None) -> None:
         if result.returncode != 0:
             message = _last_line(result.stderr) or _last_line(result.stdout)
+            if "no space left on device" in message.lower():
+                needs = f"; it needs about {human_bytes(need)} free" if need else ""
+                raise EngineError(
+                    f"{self.where}: the engine ran out of disk space during the load "
+                    f"({self.host.info.root_dir}{needs}): {message}",
+                    hint="free space there and run the same command again: staged layers are "
+                    "kept, so only the load is repeated; nothing was tagged",
+                )
             if not self._engine_answers():
                 raise EngineError(
                     f"{self.where}: the engine stopped answering during the load ({message})",
