@@ -259,3 +259,134 @@ def test_layer_limit_is_checked_first_and_squash_makes_one_layer(world: World) -
         "base",
     ]
     world.docker("a", "rm", box)
+
+
+def _config(world: World, image: str) -> dict[str, object]:
+    return dict(json.loads(world.docker("a", "image", "inspect", image))[0]["Config"])
+
+
+def test_c24_explicit_empty_command_is_empty_on_both_paths(world: World) -> None:
+    """`-c 'CMD []'` on a container started with `sleep 3600`: the engine's commit would fill the
+    empty Cmd from the container (the ad-hoc command baked in); both paths store []."""
+    box = _name("cmd")
+    world.docker("a", "run", "-d", "--name", box, "bb:local", "sleep", "3600")
+    engine_path = world.lf("--json", "commit", box, f"{box}:e", "-c", "CMD []")
+    assert engine_path.returncode == 0, engine_path.stderr.decode()
+    assert b"would replace an empty Cmd with the container's" in engine_path.stderr
+    own_path = world.lf("--json", "commit", box, f"{box}:o", "-c", "CMD []", "--exclude", "/nope")
+    assert own_path.returncode == 0, own_path.stderr.decode()
+    assert json.loads(engine_path.stdout)["cmd"] == json.loads(own_path.stdout)["cmd"] == []
+    for tag in ("e", "o"):
+        config = _config(world, f"{box}:{tag}")
+        assert (config["Cmd"], config["Entrypoint"]) == ([], None)
+    # A plain commit still uses the engine's (and keeps the command the container was given).
+    plain = world.lf("--json", "commit", box, f"{box}:p", "-c", "ENV A=1")
+    assert json.loads(plain.stdout)["method"] == "engine"
+    assert json.loads(plain.stdout)["cmd"] == ["sleep", "3600"]
+
+    # ENTRYPOINT [] on a container run with --entrypoint: the engine would keep /bin/sleep.
+    ep = _name("ep")
+    world.docker("a", "run", "-d", "--name", ep, "--entrypoint", "/bin/sleep", "bb:local", "3600")
+    for tag, extra in (("e", ()), ("o", ("--exclude", "/nope"))):
+        out = world.lf("commit", ep, f"{ep}:{tag}", "-c", "ENTRYPOINT []", "-c", "CMD sh", *extra)
+        assert out.returncode == 0, out.stderr.decode()
+        config = _config(world, f"{ep}:{tag}")
+        assert (config["Entrypoint"], config["Cmd"]) == (None, ["sh"])
+    world.docker("a", "rm", "-f", box, ep)
+
+
+def test_changes_checked_once_before_any_work_on_both_paths(world: World) -> None:
+    box = _name("chv")
+    world.docker("a", "run", "-d", "--name", box, "bb:local", "sleep", "3600")
+    images = world.listing("a", "images", "-q", "-a")
+    for change, message in (
+        ("ENV A", b"expected KEY=VALUE"),
+        ("EXPOSE abc", b"'abc' is not a port"),
+        ("LABEL a=b c", b"'c' is not KEY=VALUE"),
+        ("STOPSIGNAL SIGNOPE", b"not a signal"),
+        ("USER a b", b"one user name"),
+    ):
+        for extra in ((), ("--exclude", "/nope"), ("--squash",)):
+            out = world.lf("commit", box, f"{box}:bad", "-c", change, *extra)
+            assert out.returncode == 2, (change, extra, out.stderr.decode())
+            assert message in out.stderr and out.stderr.count(b"error") <= 1
+    assert world.listing("a", "images", "-q", "-a") == images  # nothing was committed
+
+    # STOPSIGNAL, which the engine's commit refuses, is applied by layerferry on both paths.
+    for tag, extra in (("e", ()), ("o", ("--exclude", "/nope"))):
+        out = world.lf(
+            "--json",
+            "commit",
+            box,
+            f"{box}:{tag}",
+            "-c",
+            "STOPSIGNAL SIGQUIT",
+            "-c",
+            "EXPOSE 8000-8001",
+            "-c",
+            "HEALTHCHECK --interval=30s CMD true",
+            *extra,
+        )
+        assert out.returncode == 0, out.stderr.decode()
+        assert json.loads(out.stdout)["method"] == "layer"
+        config = _config(world, f"{box}:{tag}")
+        assert config["StopSignal"] == "SIGQUIT"
+        assert config["ExposedPorts"] == {"8000/tcp": {}, "8001/tcp": {}}
+        assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 30 * 10**9}
+        assert config["Cmd"] == ["sleep", "3600"]
+    # Without STOPSIGNAL the engine's commit gives the same config.
+    out = world.lf(
+        "--json",
+        "commit",
+        box,
+        f"{box}:p",
+        "-c",
+        "EXPOSE 8000-8001",
+        "-c",
+        "HEALTHCHECK --interval=30s CMD true",
+        "-c",
+        "ENV B=$PATH:/x",
+    )
+    assert json.loads(out.stdout)["method"] == "engine"
+    config = _config(world, f"{box}:p")
+    assert config["ExposedPorts"] == {"8000/tcp": {}, "8001/tcp": {}}
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 30 * 10**9}
+    own = world.lf("commit", box, f"{box}:pe", "-c", "ENV B=$PATH:/x", "--exclude", "/nope")
+    assert own.returncode == 0, own.stderr.decode()
+    assert _config(world, f"{box}:pe")["Env"] == config["Env"]  # $PATH expanded alike
+    world.docker("a", "rm", "-f", box)
+
+
+def test_exclude_root_is_refused_and_patterns_normalised_alike(world: World) -> None:
+    box = _name("root")
+    world.docker(
+        "a",
+        "run",
+        "--name",
+        box,
+        "bb:local",
+        "sh",
+        "-c",
+        "mkdir -p /var/log && echo x > /var/log/a.log && echo k > /kept",
+    )
+    for pattern in ("/", "//", "/."):
+        for command in (("commit", box, f"{box}:r"), ("diff", box)):
+            out = world.lf(*command, "--exclude", pattern)
+            assert out.returncode == 2 and b"excluding / leaves nothing to commit" in out.stderr
+    assert world.docker("a", "images", "-q", f"{box}:r") == ""
+    for pattern in ("/var/log/", "//var//log"):
+        report = json.loads(world.lf("--json", "diff", box, "--exclude", pattern).stdout)
+        excluded = {p["path"]: p["excluded"] for p in report["paths"]}
+        assert excluded["/var/log/a.log"] == "--exclude /var/log"
+        assert excluded["/kept"] is None
+        out = world.lf("--json", "commit", box, f"{box}:x", "--exclude", pattern)
+        assert out.returncode == 0, out.stderr.decode()
+        assert {e["path"] for e in json.loads(out.stdout)["excluded"]} >= {"/var/log/a.log"}
+        script = "cat /kept; test -e /var/log/a.log || echo gone"
+        assert world.docker("a", "run", "--rm", f"{box}:x", "sh", "-c", script).split() == [
+            "k",
+            "gone",
+        ]
+    text = world.lf("diff", box).stdout.decode()
+    assert "//" not in text and "  /  (1 path)" in text
+    world.docker("a", "rm", box)

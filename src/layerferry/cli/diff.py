@@ -61,7 +61,8 @@ def render(report: DiffReport) -> str:
         )
     for row in report.directories():
         entries = by_dir.get(row.path, [])
-        lines.append(f"  {human_bytes(row.size):>9}  {row.path}/  ({plural(row.count, 'path')})")
+        label = row.path.rstrip("/") + "/"  # the root is "/", not "//"
+        lines.append(f"  {human_bytes(row.size):>9}  {label}  ({plural(row.count, 'path')})")
         lines += entries[:SHOWN_PER_DIR]
         if len(entries) > SHOWN_PER_DIR:
             lines.append(f"      … {len(entries) - SHOWN_PER_DIR} more")

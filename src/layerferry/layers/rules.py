@@ -173,6 +173,26 @@ def looks_sparse(size: int, zero_bytes: int) -> bool:
     return size >= SPARSE_MIN and zero_bytes >= SPARSE_ZERO_SHARE * size
 
 
+def _normal_pattern(pattern: str) -> str:
+    """An ``--exclude`` pattern as matched: absolute, repeated and trailing slashes and ``.``
+    names dropped (``//var/./log/`` is ``/var/log``). ``..`` and the root itself are refused."""
+    if not pattern.startswith("/"):
+        example = pattern.lstrip("./") or "var/log"
+        raise UsageError(
+            f"--exclude {pattern!r}: patterns are absolute paths in the container",
+            hint=f"e.g. --exclude /{example}",
+        )
+    names = [n for n in pattern.split("/") if n not in ("", ".")]
+    if ".." in names:
+        raise UsageError(f"--exclude {pattern!r}: '..' is not allowed")
+    if not names:
+        raise UsageError(
+            f"--exclude {pattern!r}: excluding / leaves nothing to commit",
+            hint="use --squash for one layer of the whole filesystem, or a narrower path",
+        )
+    return "/" + "/".join(names)
+
+
 @dataclass(frozen=True)
 class Excludes:
     """``--exclude`` patterns (absolute; ``*``, ``?``, ``**``): a match excludes the path and
@@ -182,14 +202,7 @@ class Excludes:
     junk: bool = False
 
     def __post_init__(self) -> None:
-        for pattern in self.patterns:
-            if not pattern.startswith("/"):
-                raise UsageError(
-                    f"--exclude {pattern!r}: patterns are absolute paths in the container",
-                    hint=f"e.g. --exclude /{pattern.lstrip('./')}",
-                )
-            if ".." in pattern.split("/"):
-                raise UsageError(f"--exclude {pattern!r}: '..' is not allowed")
+        object.__setattr__(self, "patterns", tuple(_normal_pattern(p) for p in self.patterns))
 
     @property
     def active(self) -> bool:
@@ -200,7 +213,7 @@ class Excludes:
         parts = path.split("/")
         prefixes = ["/".join(parts[:i]) for i in range(2, len(parts) + 1)]
         for pattern in self.patterns:
-            regex = _glob_regex(pattern.rstrip("/") or "/")
+            regex = _glob_regex(pattern)
             if any(regex.fullmatch(p) for p in prefixes):
                 return pattern
         return None

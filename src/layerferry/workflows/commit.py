@@ -1,6 +1,8 @@
 """``commit``: a container's changes into an image, its own settings kept, junk and secrets out.
 
-Without excludes the engine's own commit is used. With ``--exclude``/``--exclude-junk``
+Without excludes the engine's own commit is used, unless the changes ask for what it cannot
+give (STOPSIGNAL; an empty CMD or ENTRYPOINT, which it would fill from the container's: see
+:func:`.changes.engine_cannot`), when layerferry builds the layer as below. With ``--exclude``/``--exclude-junk``
 layerferry builds the layer itself from the change list and the archive endpoint (see
 :mod:`.changeset`), writes the image config (the base image's, plus the new diff ID, a history
 entry and the run settings decided below), and loads the result as a thin archive: only the new
@@ -42,7 +44,7 @@ from ..tario.reader import TarReader
 from ..tario.stream import IterStream
 from ..tario.tarstream import END_OF_ARCHIVE
 from ..units import human_bytes, plural
-from .changes import Change, apply_changes, parse_changes
+from .changes import Change, apply_changes, engine_cannot, parse_changes
 from .changeset import DELETED, ChangePlan, ChangeReader, Event
 from .drift import Drift, command_changes, config_drift
 
@@ -175,16 +177,27 @@ def commit_container(
             f"{opts.max_layers}",
             hint="commit with --squash: one layer of the container's whole filesystem",
         )
-    if opts.excludes.active or opts.squash:
-        apply_changes(base_config, changes)  # refuse what we cannot apply before any work
+    wanted = _run_config(info, changes)  # what both paths must give (checked: no work yet)
+    own = opts.squash or opts.excludes.active
+    if not own:
+        why = engine_cannot(info.get("Config") or {}, changes)
+        if why:
+            reporter.step(f"{why}: layerferry builds the layer itself")
+            own = True
     _warn_volumes(info, reporter)
     _warn_secrets(engine, container, info, opts, reporter)
-    if opts.squash or opts.excludes.active:
+    if own:
         result = _own_commit(engine, container, name, info, image, changes, opts, cache, reporter)
     else:
         result = _engine_commit(engine, container, name, info, changes, opts, reporter)
     record = engine.inspect_image(result.image_id)
     config = record.get("Config") or {}
+    for key in ("Entrypoint", "Cmd", "StopSignal"):
+        if (config.get(key) or None) != (wanted.get(key) or None):
+            reporter.warn(
+                f"the committed image's {key} is {json.dumps(config.get(key))}, not "
+                f"{json.dumps(wanted.get(key))} as asked"
+            )
     reporter.step(
         f"committed container {container} as {name or result.image_id[:19]}: entrypoint "
         f"{json.dumps(config.get('Entrypoint'))}, cmd {json.dumps(config.get('Cmd'))}"
