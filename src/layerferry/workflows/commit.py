@@ -128,31 +128,6 @@ def _warn_secrets(
         )
 
 
-def commit_with(
-    engine: Engine,
-    container: str,
-    name: ImageName | None,
-    *,
-    changes: list[str],
-    message: str | None,
-    author: str | None,
-    reporter: Reporter,
-) -> CommitResult:
-    """The engine's plain commit with *changes* already checked (what ``migrate`` uses: the
-    container's run configuration travels beside the image there)."""
-    engine.container(container)  # a clear "no container named …" before the engine's commit
-    image_id = engine.commit(
-        container,
-        repository=name.repository if name else None,
-        tag=name.tag if name else None,
-        message=message,
-        author=author,
-        changes=changes,
-    )
-    reporter.step(f"committed container {container} as {name or image_id[:19]}")
-    return CommitResult(container=container, image_id=image_id, name=name)
-
-
 def commit_container(
     engine: Engine,
     container: str,
