@@ -276,3 +276,107 @@ def test_snapshot_break_rollback_restores_page_and_volume_data(world: World) -> 
         s["label"] for s in json.loads(world.lf("--json", "snapshots", name).stdout)["snapshots"]
     ]
     assert labels == ["before-upgrade", "pre-rollback"]
+
+
+def test_bundle_round_trip_with_only_the_file(world: World, tmp_path: Path) -> None:
+    t = _token()
+    name, vol = f"bun-{t}", f"bunvol-{t}"
+    rows = _db_app(world, tmp_path, name, vol, 8096)
+    world.docker("a", "exec", name, "sh", "-c", "echo 'in the layer' > /layer.txt")
+    bundle = tmp_path / "web.bundle"
+    out = world.lf("--json", "migrate", name, "-o", str(bundle), "--volumes")
+    assert out.returncode == 0, out.stderr.decode()
+    written = json.loads(out.stdout)
+    assert written["bundle_bytes"] == bundle.stat().st_size
+    assert [d["destination"] for d in written["data"]] == ["/data"]
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    image = written["image"]
+
+    # Its image part loads with plain `docker load` (on b, then removed again).
+    loaded = world.docker("b", "load", "-i", str(bundle))
+    assert f"Loaded image: {image}" in loaded
+    assert world.docker("b", "run", "--rm", "--entrypoint", "cat", image, "/layer.txt") == (
+        "in the layer"
+    )
+    world.docker("b", "rmi", image)
+
+    # Only the file: a fresh cache and state directory, and nothing of the source left on a.
+    world.docker("a", "rm", "-f", name)
+    world.docker("a", "volume", "rm", vol)
+    world.docker("a", "rmi", image)
+    empty = tmp_path / "fresh"
+    empty.mkdir()
+    out = world.lf(
+        "restore", str(bundle), "--host", world.target, "--start",
+        LAYERFERRY_CACHE_DIR=str(empty / "cache"), LAYERFERRY_STATE_DIR=str(empty / "state"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr.decode()
+    assert world.fetch("b", 8096) == "orders: 3\n"
+    assert world.docker("b", "exec", name, "cat", "/layer.txt") == "in the layer"
+    copied = _copy_out(world, "b", f"{name}:/data/shop.db", tmp_path / "restored.db")
+    assert _rows(copied) == rows
+    assert world.docker("b", "inspect", "-f", "{{.State.Running}}", name) == "true"
+
+
+def _b_state(world: World) -> dict[str, list[str]]:
+    return {
+        "containers": world.listing("b", "ps", "-a", "--format", "{{.Names}}"),
+        "images": world.listing(
+            "b", "images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"
+        ),
+        "volumes": world.listing("b", "volume", "ls", "-q"),
+        "networks": world.listing("b", "network", "ls", "--format", "{{.Name}}"),
+    }
+
+
+def _refused(world: World, code: int, expected: str, *args: str) -> None:
+    """``migrate *args`` exits *code* with one error line holding *expected* (and at most its
+    hint; ``--quiet`` keeps the progress lines out), and nothing on b changed."""
+    before = _b_state(world)
+    out = world.lf("--quiet", "migrate", *args)
+    err = out.stderr.decode()
+    assert out.returncode == code, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("layerferry: error: ") and expected in lines[0], err
+    assert all(line.startswith("  hint: ") for line in lines[1:]) and len(lines) <= 2, err
+    assert _b_state(world) == before
+
+
+def test_refusals_are_one_line_and_leave_the_target_untouched(world: World, tmp_path: Path) -> None:
+    t = _token()
+    holder = f"hold-{t}"
+    world.docker(
+        "a", "run", "-d", "--name", holder, "-p", "8097:80",
+        "bb:local", "httpd", "-f", "-p", "80",
+    )  # fmt: skip
+    assert world.lf("migrate", holder, world.target, "--start").returncode == 0
+
+    # A name clash without --replace: exit 7 (conflict).
+    _refused(
+        world, 7, f"a container named '{holder}' already exists", holder, world.target, "--start"
+    )
+
+    # A port in use on the target, for a container with its own network and volume: exit 7.
+    other, net, vol = f"port-{t}", f"portnet-{t}", f"portvol-{t}"
+    world.docker("a", "network", "create", net)
+    world.docker(
+        "a", "create", "--name", other, "-p", "8097:80", "--network", net, "-v", f"{vol}:/data",
+        "bb:local", "httpd", "-f", "-p", "80",
+    )  # fmt: skip
+    _refused(
+        world, 7, f"port 8097/tcp is published there by container {holder}",
+        other, world.target, "--volumes", "--start",
+    )  # fmt: skip
+
+    # A bind-mounted path the target lacks (this machine's file system is both hosts'): exit 3.
+    third = f"bind-{t}"
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    world.docker(
+        "a", "create", "--name", third, "-v", f"{gone}:/conf:ro", "bb:local", "httpd", "-f"
+    )  # fmt: skip
+    gone.rmdir()
+    _refused(world, 3, f"bind mount source {gone} does not exist", third, world.target, "--start")
+    # Nothing was committed on a for the refused ones either.
+    images = world.docker("a", "images", "--format", "{{.Repository}}")
+    assert f"layerferry/{other}" not in images and f"layerferry/{third}" not in images
