@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -380,3 +381,56 @@ def test_refusals_are_one_line_and_leave_the_target_untouched(world: World, tmp_
     # Nothing was committed on a for the refused ones either.
     images = world.docker("a", "images", "--format", "{{.Repository}}")
     assert f"layerferry/{other}" not in images and f"layerferry/{third}" not in images
+
+
+def test_dry_run_paused_source_stop_source_and_bind_copy(world: World, tmp_path: Path) -> None:
+    t = _token()
+    name, vol = f"opt-{t}", f"optvol-{t}"
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "app.conf").write_text("level=debug\n")
+    world.docker(
+        "a", "run", "-d", "--name", name, "-p", "8098:80", "-v", f"{vol}:/data",
+        "-v", f"{conf}:/conf", "--stop-timeout", "1",
+        "bb:local", "httpd", "-f", "-p", "80", "-h", "/conf",
+    )  # fmt: skip
+    world.docker("a", "exec", name, "sh", "-c", "echo kept > /data/state")
+    before = _b_state(world)
+
+    # --dry-run: the plan on stdout, nothing made on b (nor committed on a).
+    out = world.lf("migrate", name, world.target, "--dry-run", "--volumes", "--bind-mounts", "copy")
+    assert out.returncode == 0, out.stderr.decode()
+    plan = " ".join(out.stderr.decode().split())  # the story goes to stderr, as every step
+    assert f"plan: {name} -> {world.target} (nothing was changed)" in plan
+    assert f"data volume '{vol}'" in plan and f"bind {conf} at /conf" in plan
+    assert _b_state(world) == before
+    assert f"layerferry/{name}" not in world.docker("a", "images", "--format", "{{.Repository}}")
+
+    # A paused source stays paused; --bind-mounts copy carries the bind path's files.
+    world.docker("a", "pause", name)
+    (conf / "app.conf").write_text("level=info\n")
+    out = world.lf(
+        "--json", "migrate", name, world.target, "--volumes", "--bind-mounts", "copy", "--start"
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["source_state"] == "paused"
+    assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "paused"
+    assert world.fetch("b", 8098, "/app.conf") == "level=info\n"
+    assert world.docker("b", "exec", name, "cat", "/data/state") == "kept"
+
+    # --stop-source: the source is stopped (within its own --stop-timeout: httpd as PID 1
+    # ignores SIGTERM, so it is killed after 1 s, not the engine's default 10) and left so.
+    world.docker("a", "unpause", name)
+    began = time.monotonic()
+    out = world.lf(
+        "--json", "migrate", name, world.target, "--name", f"{name}-2", "--stop-source",
+        "--skip-missing",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr.decode()
+    assert time.monotonic() - began < 9
+    summary = json.loads(out.stdout)
+    assert summary["source_state"] == "stopped"
+    assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "exited"
+    # --skip-missing left out what b has taken: the port (held by the first copy) and the
+    # volume (made by it: its data is b's own), each said.
+    assert any("port 8098/tcp" in s for s in summary["skipped"]), summary["skipped"]
