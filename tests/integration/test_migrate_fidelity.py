@@ -234,7 +234,8 @@ def test_snapshot_break_rollback_restores_page_and_volume_data(world: World) -> 
     name, vol = f"snap-{t}", f"snapvol-{t}"
     world.docker(
         "a", "run", "-d", "--name", name, "-p", "8095:80", "-v", f"{vol}:/data",
-        "--label", "app=snap", "bb:local", "httpd", "-f", "-p", "80", "-h", "/www",
+        "--label", "app=snap", "--stop-timeout", "1",
+        "bb:local", "httpd", "-f", "-p", "80", "-h", "/www",
     )  # fmt: skip
     world.docker("a", "exec", name, "sh", "-c",
                  "mkdir -p /www && echo 'good page' > /www/index.html && "
@@ -258,7 +259,7 @@ def test_snapshot_break_rollback_restores_page_and_volume_data(world: World) -> 
                  "rm -r /data/sub && echo junk > /data/junk")  # fmt: skip
     assert world.fetch("a", 8095) == "broken page\n"
 
-    out = world.lf("--json", "rollback", name)
+    out = world.lf("--json", "rollback", name, "before-upgrade")
     assert out.returncode == 0, out.stderr.decode()
     result = json.loads(out.stdout)
     assert result["snapshot"] == snap["snapshot"] and result["started"] is True
@@ -277,6 +278,14 @@ def test_snapshot_break_rollback_restores_page_and_volume_data(world: World) -> 
         s["label"] for s in json.loads(world.lf("--json", "snapshots", name).stdout)["snapshots"]
     ]
     assert labels == ["before-upgrade", "pre-rollback"]
+    # ... and rolling back to the latest snapshot (that one) undoes the rollback.
+    out = world.lf("--json", "rollback", name, "--prune")
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["pruned"] == [kept]
+    assert world.fetch("a", 8095) == "broken page\n"
+    files = world.docker("a", "exec", name, "sh", "-c", "cd /data && find . | sort && cat ledger")
+    assert files.split("\n") == [".", "./junk", "./ledger", "balance=-5"]
+    assert world.docker("a", "ps", "-a", "-q", "--filter", f"name=^{kept}$") == ""
 
 
 def test_bundle_round_trip_with_only_the_file(world: World, tmp_path: Path) -> None:
