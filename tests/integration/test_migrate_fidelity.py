@@ -64,9 +64,13 @@ def normalized(inspect: dict[str, Any]) -> dict[str, Any]:
         if mount["Type"] == "bind":
             kept["Source"] = mount["Source"]
         out[f"Mounts[{mount['Destination']}]"] = kept
+    own = {cid[:12], str(inspect["Name"]).lstrip("/")}
     for net, endpoint in (inspect["NetworkSettings"]["Networks"] or {}).items():
+        # The names it answers to there besides its own name and ID: 20.10 lists them (its
+        # hostname too) in Aliases, 26 in DNSNames (Aliases holds only the user's there).
+        names = set(endpoint.get("Aliases") or []) | set(endpoint.get("DNSNames") or [])
         out[f"Networks[{net}]"] = {
-            "Aliases": sorted(a for a in endpoint.get("Aliases") or [] if a != cid[:12]),
+            "Names": sorted(names - own),
             "IPAMConfig": endpoint.get("IPAMConfig"),
             "DriverOpts": endpoint.get("DriverOpts"),
         }
@@ -87,6 +91,15 @@ def _token() -> str:
 
 
 def test_fidelity_every_setting_arrives(world: World, tmp_path: Path) -> None:
+    _fidelity(world, tmp_path)
+
+
+def test_fidelity_onto_docker_26(world26: World, tmp_path: Path) -> None:
+    """The same onto Docker 26 with the containerd image store (its own defaults, API 1.45)."""
+    _fidelity(world26, tmp_path)
+
+
+def _fidelity(world: World, tmp_path: Path) -> None:
     t = _token()
     name, net, vol = f"fid-{t}", f"fidnet-{t}", f"fidvol-{t}"
     third = int(t[:2], 16) % 200 + 20
@@ -146,8 +159,7 @@ def test_fidelity_every_setting_arrives(world: World, tmp_path: Path) -> None:
     assert differing == {}
     assert len(keys) >= len(required)
     # Spot checks of values, not only of equality.
-    # The engine adds the hostname as an alias itself (20.10); the user's alias came along.
-    assert target["Networks[" + net + "]"]["Aliases"] == ["fidhost", "fidweb"]
+    assert target["Networks[" + net + "]"]["Names"] == ["fidhost", "fidweb"]
     assert target["Networks[" + net + "]"]["IPAMConfig"] == {"IPv4Address": f"10.{third}.77.50"}
     assert target["HostConfig.Init"] is True and target["HostConfig.Memory"] == 64 * 1024 * 1024
     assert target["HostConfig.Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
