@@ -55,7 +55,8 @@ def normalized(inspect: dict[str, Any]) -> dict[str, Any]:
     for section in ("Config", "HostConfig"):
         for key, value in (inspect.get(section) or {}).items():
             name = f"{section}.{key}"
-            if name not in _VOLATILE and _set(value):
+            meaningful_zero = key == "MemorySwappiness" and value is not None  # null: default
+            if name not in _VOLATILE and (_set(value) or meaningful_zero):
                 out[name] = sorted(value) if key in ("Env", "CapAdd", "CapDrop") else value
     if out.get("Config.Hostname") == cid[:12]:
         del out["Config.Hostname"]
@@ -71,8 +72,8 @@ def normalized(inspect: dict[str, Any]) -> dict[str, Any]:
         names = set(endpoint.get("Aliases") or []) | set(endpoint.get("DNSNames") or [])
         out[f"Networks[{net}]"] = {
             "Names": sorted(names - own),
-            "IPAMConfig": endpoint.get("IPAMConfig"),
-            "DriverOpts": endpoint.get("DriverOpts"),
+            "IPAMConfig": endpoint.get("IPAMConfig") or None,  # `network connect`: {} for none
+            "DriverOpts": endpoint.get("DriverOpts") or None,
         }
     return out
 
@@ -134,9 +135,15 @@ def _fidelity(world: World, tmp_path: Path) -> None:
         "--read-only", "--oom-score-adj", "100",
         "--sysctl", "net.ipv4.ip_unprivileged_port_start=0",
         "-i", "-t", "--device", "/dev/zero:/dev/myzero:r",
+        "--cpus", "0.5", "--ipc", "shareable", "--memory-swappiness", "0",
+        "--mount", "type=tmpfs,destination=/cache,tmpfs-size=1048576",
+        "--mount", f"type=volume,source={vol}-ro,destination=/seed,readonly,volume-nocopy",
         "-v", f"{conf}:/conf:ro",
         "bb:local", "-f", "-p", "8080", "-h", "/srv",
     )  # fmt: skip
+    # A second user-defined network, with an alias of its own there.
+    world.docker("a", "network", "create", "--internal", "--label", "zone=back", f"{net}-back")
+    world.docker("a", "network", "connect", "--alias", "fidback", f"{net}-back", name)
     assert world.fetch("a", 8091) == "served from the volume\n"
     before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
 
@@ -166,6 +173,11 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     assert target["Mounts[/srv]"]["Name"] == vol
     b_inspect = _inspect(world, "b", name)
     assert b_inspect["State"]["Health"]["Status"] == "healthy"
+    assert target[f"Networks[{net}-back]"]["Names"] == ["fidback", "fidhost"]
+    back = json.loads(world.docker("b", "network", "inspect", f"{net}-back"))[0]
+    assert back["Internal"] is True and back["Labels"] == {"zone": "back"}
+    assert target["Mounts[/seed]"]["RW"] is False and target["HostConfig.NanoCpus"] == 500_000_000
+    assert target["HostConfig.MemorySwappiness"] == 0
     vol_b = json.loads(world.docker("b", "volume", "inspect", vol))[0]
     assert vol_b["Labels"] == {"app": "fid"}
     net_b = json.loads(world.docker("b", "network", "inspect", net))[0]
