@@ -110,7 +110,11 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     conf.mkdir()
     _fill_volume(world, "a", vol,
-                 "echo 'served from the volume' > /data/index.html && chown -R 1000:1000 /data")  # fmt: skip
+                 "echo 'served from the volume' > /data/index.html && mkdir /data/priv && "
+                 "echo s > /data/priv/key && ln -s index.html /data/link && "
+                 "ln /data/index.html /data/hard && chown -R 1000:1000 /data && "
+                 "chown 1001:10 /data/priv/key && chmod 640 /data/priv/key && "
+                 "chmod 700 /data/priv && chmod 750 /data")  # fmt: skip
     world.docker(
         "a", "run", "-d", "--name", name,
         "-p", "8091:8080", "-p", "127.0.0.1:8092:8081/udp", "--expose", "9000",
@@ -152,6 +156,19 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     summary = json.loads(out.stdout)
     assert summary["healthy"] is True and summary["differences"] == []
     assert world.fetch("b", 8091) == "served from the volume\n"
+    # The volume's files with their owners, modes, links (its root's too).
+    stat = ["/srv", "-exec", "stat", "-c", "%n %u:%g %a %F %h", "{}", "+"]
+    files = {}
+    for host in "ab":
+        image = world.docker(host, "inspect", "-f", "{{.Config.Image}}", name)
+        files[host] = world.docker(
+            host, "run", "--rm", "-v", f"{vol}:/srv", "--entrypoint", "find", image, *stat
+        )
+    assert (
+        "/srv 1000:1000 750 directory 3" in files["a"] and "/srv/priv/key 1001:10 640" in files["a"]
+    )
+    assert "/srv/hard 1000:1000 644 regular file 2" in files["a"]
+    assert files["b"] == files["a"]
     assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == sorted([*before, name])
 
     source = normalized(_inspect(world, "a", name))
