@@ -484,3 +484,22 @@ def test_dry_run_paused_source_stop_source_and_bind_copy(world: World, tmp_path:
     # --skip-missing left out what b has taken: the port (held by the first copy) and the
     # volume (made by it: its data is b's own), each said.
     assert any("port 8098/tcp" in s for s in summary["skipped"]), summary["skipped"]
+
+
+def test_snapshot_and_rollback_leave_a_paused_container_paused(world: World) -> None:
+    name = f"paused-{_token()}"
+    world.docker(
+        "a", "run", "-d", "--name", name, "--stop-timeout", "1", "bb:local", "sleep", "100000"
+    )
+    world.docker("a", "exec", name, "sh", "-c", "echo v1 > /state")
+    world.docker("a", "pause", name)
+    assert world.lf("snapshot", name).returncode == 0
+    assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "paused"
+    world.docker("a", "unpause", name)
+    world.docker("a", "exec", name, "sh", "-c", "echo v2 > /state")
+    world.docker("a", "pause", name)
+    out = world.lf("--json", "rollback", name, "--prune")
+    assert out.returncode == 0, out.stderr.decode()
+    assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "paused"
+    world.docker("a", "unpause", name)
+    assert world.docker("a", "exec", name, "cat", "/state") == "v1"
