@@ -54,3 +54,22 @@ def test_readme_registry_block_runs(world: World, registry: Registry) -> None:
     assert re.search(r"other/note:1: layer [0-9a-f]{12} mounted from team/note", out.stderr)
     pushes = [u for _, u, _ in registry.requests("POST", "/v2/team/note/blobs/uploads/")]
     assert len(pushes) == 3  # config and two layers, once: the second push started no upload
+
+
+def test_readme_migrate_block_runs(world: World) -> None:
+    """The block in "What `migrate` does": bundle and restore, snapshot and rollback, dry run and
+    migrate with volumes; each page read back is the one written on a."""
+    env = world.env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _tested_block("readme-test-migrate")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    pages = [line for line in out.stdout.splitlines() if not re.fullmatch(r"[0-9a-f]{64}", line)]
+    assert pages == ["note 1", "note 1", "todo 1"], out.stdout
+    assert "plan: todo -> ssh://lf-b (nothing was changed)" in out.stderr
+    assert "stopped the source container todo (--stop-source)" in out.stderr

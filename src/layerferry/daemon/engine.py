@@ -28,6 +28,9 @@ from .progress import LoadResult, parse_load_messages
 # so there is no deadline per request, only this limit on silence (case C28).
 IDLE_TIMEOUT = 900
 IDLE_TIMEOUT_ENV = "LAYERFERRY_ENGINE_IDLE_TIMEOUT"
+#: What the engine gives a container after its stop signal when the container sets no
+#: ``--stop-timeout`` of its own.
+DEFAULT_STOP_TIMEOUT = 10
 
 
 def idle_timeout() -> float:
@@ -349,8 +352,16 @@ class Engine:
         with _translated(self.where, f"starting container {container}"):
             self._api.start(container)
 
-    def stop(self, container: str, timeout: int = 10) -> None:
+    def stop(self, container: str, timeout: int | None = None) -> None:
+        """Stop *container*, giving it *timeout* seconds after its stop signal; by default its
+        own ``--stop-timeout`` (a database may need more than the engine's 10 s to shut down
+        cleanly: never cut that short)."""
         with _translated(self.where, f"stopping container {container}"):
+            if timeout is None:
+                own = (self._api.inspect_container(container).get("Config") or {}).get(
+                    "StopTimeout"
+                )
+                timeout = int(own) if own is not None else DEFAULT_STOP_TIMEOUT
             self._api.stop(container, timeout=timeout)
 
     def remove_container(self, container: str, force: bool = False, volumes: bool = False) -> None:

@@ -41,7 +41,7 @@ from .preflight import BindMode, Options, Preflight, preflight
 from .record import ContainerRecord
 from .recreate import DEFAULT_HEALTH_TIMEOUT, recreate
 from .site import RemoteSite
-from .spec import ContainerSpec
+from .spec import ContainerSpec, MountSpec
 from .volumes import CapturedData
 
 
@@ -153,14 +153,16 @@ def migrate(
         local.close()
 
 
-def warn_left_behind(spec: ContainerSpec, plan: Preflight, reporter: Reporter) -> None:
+def warn_left_behind(
+    spec: ContainerSpec, plan: Preflight, reporter: Reporter, *, bundle: bool = False
+) -> None:
     """Say loudly what stays behind: volume data not copied, bind contents, links."""
     travelling = {m.destination for m in plan.data_mounts}
     for mount in plan.spec.data_mounts:
         if mount.destination not in travelling:
             reporter.warn(
-                f"{mount.label}: its data is not part of a commit and stays behind "
-                "(--volumes copies it)"
+                f"{mount.label}: its data is not part of a commit and stays behind: "
+                f"{_fate(mount, plan, bundle)} (--volumes copies it)"
             )
     for mount in plan.spec.bind_mounts:
         if mount.destination not in travelling:
@@ -170,6 +172,15 @@ def warn_left_behind(spec: ContainerSpec, plan: Preflight, reporter: Reporter) -
             )
     for note in spec.not_carried:
         reporter.warn(f"not carried: {note}")
+
+
+def _fate(mount: MountSpec, plan: Preflight, bundle: bool) -> str:
+    """What the container gets at *mount* where it is recreated, its data left behind."""
+    if bundle:
+        return "the bundle does not hold it; a restored container starts with an EMPTY volume"
+    if not mount.anonymous and mount.source in plan.present_volumes:
+        return "the container there uses the volume of that name the target already has"
+    return "the container there starts with an EMPTY volume"
 
 
 def _to_site(
@@ -252,7 +263,7 @@ def _to_bundle(
     mounts = list(spec.data_mounts) if volumes else []
     mounts += spec.bind_mounts if mode is BindMode.COPY else []
     plan = Preflight(spec=spec, existing=None, data_mounts=mounts)
-    warn_left_behind(spec, plan, reporter)
+    warn_left_behind(spec, plan, reporter, bundle=True)
     if dry_run:
         move = plan_move(local, inspect, plan, str(output), None, cache)
         return MigrateResult(spec.name, str(output), "", None, False, None, plan=move)

@@ -318,7 +318,8 @@ def _volume_problems(
             plan.present_volumes.add(volume.name)
             if options.volumes and not options.refill:
                 yield Problem(
-                    f"volume {volume.name} already exists there (its data would mix with the source's)",
+                    f"volume {volume.name} already exists there (the source's data would mix "
+                    "with its own; remove it there first, or --skip-missing keeps its own data)",
                     True,
                     attribute,
                     lambda s: s,  # keep the mount; its data is the target's own

@@ -181,11 +181,16 @@ def _rollback(
     plan = preflight(site, record.spec, options, reporter)
     state = existing.get("State") or {} if existing else {}
     start = bool(state.get("Running")) if existing else record.state != "stopped"
+    # Left as the container was found (a paused one stays paused), as snapshot leaves it.
+    paused = bool(state.get("Paused")) if existing else record.state == "paused"
     keep = None if prune else f"{container}-replaced-{stamp()}"
     made = recreate(
         site, plan, record.image, data, reporter,
         source=record.attributes, start=start, keep_replaced=keep, health_timeout=health_timeout,
     )  # fmt: skip
+    if paused:
+        engine.pause(made.container_id)
+        reporter.step(f"{container} is paused again, as it was")
     pruned = _prune(engine, store, container) if prune else []
     if made.replaced:
         store.set_replaced(container, [*store.replaced(container), made.replaced])
