@@ -12,8 +12,17 @@ from layerferry.archive.limits import Limits
 from layerferry.archive.model import ArchiveReading
 from layerferry.archive.read import ReadOptions, read_path
 from layerferry.archive.scan import MeasuringSink
-from layerferry.errors import ArchiveError, LimitExceeded
-from tests.archivegen import OCI_INDEX, Tar, docker_legacy, hexof, make_img, oci_layout, sha
+from layerferry.errors import ArchiveError, IntegrityError, LimitExceeded
+from tests.archivegen import (
+    OCI_INDEX,
+    Tar,
+    docker_legacy,
+    hexof,
+    make_img,
+    oci_layout,
+    sha,
+    skopeo_dir,
+)
 
 
 def read(tar: Tar | bytes, tmp_path: Path, **options: object) -> ArchiveReading:
@@ -175,3 +184,135 @@ def test_a_member_twice_with_other_content(tmp_path: Path) -> None:
         f"member {layer_name} appears twice with different content" in str(p)
         for p in reading.findings.problems
     )
+
+
+# -- links that point outside the archive ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("symlink", "/tmp/outside/layer.tar"),
+        ("symlink", "../../../tmp/outside/layer.tar"),
+        ("hardlink", "/tmp/outside/layer.tar"),
+    ],
+)
+@pytest.mark.parametrize("thin", [False, True])
+def test_layer_link_out_of_the_archive(tmp_path: Path, kind: str, target: str, thin: bool) -> None:
+    img = make_img(20, n_layers=1, tags=["app:1"])
+    tar = Tar().file(f"{hexof(img.config)}.json", img.config).dir("a/")
+    getattr(tar, kind)("a/layer.tar", target)
+    entries = [{"Config": f"{hexof(img.config)}.json", "RepoTags": ["app:1"]}]
+    entries[0]["Layers"] = ["a/layer.tar"]  # type: ignore[assignment]
+    tar.file("manifest.json", json.dumps(entries).encode())
+    with pytest.raises(ArchiveError) as info:
+        read(tar, tmp_path, thin=thin)
+    shown = target if target.startswith("/") else "../../tmp/outside/layer.tar"
+    assert str(info.value) == (
+        f"{tmp_path / 'in.tar'}: app:1: layer 1 (a/layer.tar) is a link to {shown}, which points "
+        "outside the archive; refused"
+    )
+    assert "thin" not in str(info.value) + str(info.value.hint)
+
+
+def test_config_and_manifest_links_out_of_the_archive(tmp_path: Path) -> None:
+    img = make_img(21, n_layers=1, tags=["app:1"])
+    tar = docker_legacy(Tar(), [img])
+    config = f"{hexof(img.config)}.json"
+    entries = json.loads(tar.get("manifest.json"))
+    entries[0]["Config"] = "c.json"
+    tar.replace("manifest.json", json.dumps(entries).encode()).symlink("c.json", "/etc/passwd")
+    with pytest.raises(ArchiveError, match=r"config c.json is a link to /etc/passwd, which points"):
+        read(tar, tmp_path)
+    outside = Tar().file(config, img.config).symlink("manifest.json", "/etc/manifest.json")
+    with pytest.raises(ArchiveError) as info:
+        read(outside, tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'in.tar'}: manifest.json is a link to /etc/manifest.json, which points "
+        "outside the archive; refused"
+    )
+
+
+def test_manifest_json_as_a_link_inside_the_archive_is_read(tmp_path: Path) -> None:
+    img = make_img(22, n_layers=1, tags=["app:1"])
+    tar = Tar()
+    flat = docker_legacy(Tar(), [img])
+    for name in flat.names():
+        if name != "manifest.json" and not name.endswith("/"):
+            tar.file(name, flat.get(name))
+    tar.file("real.json", flat.get("manifest.json")).symlink("manifest.json", "real.json")
+    reading = read(tar, tmp_path)
+    assert [str(t) for t in reading.images[0].tags] == ["app:1"]
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "index.json"])
+def test_metadata_twice_with_other_content_is_refused(tmp_path: Path, name: str) -> None:
+    tar = Tar()
+    oci_layout(tar, [make_img(23, tags=["app:1"])], manifest_json=True)
+    changed = json.loads(tar.get(name))
+    if name == "manifest.json":
+        changed[0]["RepoTags"] = ["evil:1"]
+    else:
+        changed["manifests"] = changed["manifests"][:0]
+    tar.file(name, json.dumps(changed).encode())
+    with pytest.raises(ArchiveError) as info:
+        read(tar, tmp_path, strict=False)
+    assert str(info.value) == (
+        f"{tmp_path / 'in.tar'}: {name} appears twice with different content; refused"
+    )
+    same = Tar()
+    oci_layout(same, [make_img(23, tags=["app:1"])], manifest_json=True)
+    same.file(name, same.get(name))  # the same bytes twice: harmless
+    assert read(same, tmp_path).images
+
+
+# -- members whose names state a digest -------------------------------------------------------------
+def _flip_config(tar: Tar, name: str) -> tuple[bytes, bytes]:
+    before = tar.get(name)
+    after = before.replace(b'"/bin/sh"', b'"/bin/sx"')
+    assert after != before
+    tar.replace(name, after)
+    return before, after
+
+
+def test_docker_archive_config_named_by_digest_is_checked(tmp_path: Path) -> None:
+    img = make_img(24, n_layers=1, tags=["app:1"])
+    tar = docker_legacy(Tar(), [img])
+    name = f"{hexof(img.config)}.json"
+    _, after = _flip_config(tar, name)
+    for strict in (True, False):
+        with pytest.raises(IntegrityError) as info:
+            reading = read(tar, tmp_path, strict=strict)
+            raise reading.findings.problems[0]
+        assert str(info.value) == (
+            f"{tmp_path / 'in.tar'}: member {name} has digest {sha(after)}, its name states "
+            f"{img.config_digest}"
+        )
+        assert info.value.exit_code == 4
+
+
+def test_blob_named_by_digest_in_a_docker_archive_is_checked(tmp_path: Path) -> None:
+    """manifest.json (no index.json) naming blobs/sha256/<hex>: the config is checked too."""
+    img = make_img(25, n_layers=1, tags=["app:1"])
+    tar = Tar().file(f"blobs/sha256/{hexof(img.config)}", img.config)
+    tar.file(f"blobs/sha256/{hexof(img.layers[0])}", img.layers[0])
+    entry = {"Config": f"blobs/sha256/{hexof(img.config)}", "RepoTags": ["app:1"]}
+    entry["Layers"] = [f"blobs/sha256/{hexof(img.layers[0])}"]  # type: ignore[assignment]
+    tar.file("manifest.json", json.dumps([entry]).encode())
+    assert read(tar, tmp_path).images
+    _flip_config(tar, f"blobs/sha256/{hexof(img.config)}")
+    with pytest.raises(IntegrityError, match=rf"member blobs/sha256/{hexof(img.config)} has dig"):
+        read(tar, tmp_path)
+
+
+def test_skopeo_dir_blob_names_are_checked(tmp_path: Path) -> None:
+    img = make_img(26, n_layers=1, tags=["app:1"])
+    tar = skopeo_dir(Tar(), img)
+    tar.file("0" * 64, b"not what the name says")
+    with pytest.raises(IntegrityError, match=rf"member {'0' * 64} has digest sha256:"):
+        read(tar, tmp_path)
+
+
+def test_v1_ids_are_not_digests(tmp_path: Path) -> None:
+    """Docker 20.10's <v1id>/layer.tar folders and <v1id>/json are not checked as digests."""
+    img = make_img(27, n_layers=2, tags=["app:1"])
+    reading = read(docker_legacy(Tar(), [img]), tmp_path, strict=False)
+    assert reading.ok and len(reading.images[0].layers) == 2

@@ -16,7 +16,7 @@ from layerferry.errors import IntegrityError, NotFoundError, UsageError
 from layerferry.workflows._common import choose_images, name_images
 from layerferry.workflows.inspect import describe, inspect_archive, verify_archive
 from tests.archivegen import Tar, docker_legacy, make_img, oci_layout
-from tests.imagegen import random_image
+from tests.imagegen import config_for, random_image
 
 SECRET = "hunter2-do-not-show"
 
@@ -161,3 +161,110 @@ def test_load_of_a_rootfs_says_import(tmp_path: Path) -> None:
     assert out.returncode == 4
     assert "a root-filesystem tarball (bin/, etc/ at the top), not an image archive" in out.stderr
     assert "docker import" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- malformed image configs: refused when read, never printed ------------------------------------
+def config_archive(tmp_path: Path, extra: dict[str, object]) -> Path:
+    img = make_img(7, n_layers=1, tags=["bad:1"])
+    img.config = config_for(img.layers, extra)
+    return docker_legacy(Tar(), [img]).write(tmp_path / "bad.tar")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"config": {"Env": f"DB_PASSWORD={SECRET}"}}, "Env must be a list of strings"),
+        ({"config": {"Env": [f"A={SECRET}", 5]}}, "Env must be a list of strings"),
+        ({"config": {"Cmd": [1, 2]}}, "Cmd must be a list of strings or null"),
+        ({"config": {"Entrypoint": {"a": 1}}}, "Entrypoint must be a list of strings or null"),
+        ({"config": {"ExposedPorts": ["80/tcp"]}}, "ExposedPorts must be an object"),
+        ({"config": {"Volumes": "/data"}}, "Volumes must be an object"),
+        ({"config": {"Labels": {"a": 1}}}, "Labels must be an object of strings"),
+        ({"config": {"User": 0}}, "User must be a string"),
+        ({"created": "yesterday"}, "created must be an RFC 3339 timestamp (such as 2024-"),
+        ({"created": 12}, "created must be an RFC 3339 timestamp string, not a number"),
+        ({"created": "2024-02-30T10:00:00Z"}, "created must be an RFC 3339 timestamp"),
+        ({"architecture": 5}, "architecture must be a string"),
+        ({"os": ["linux"]}, "os must be a string"),
+        ({"variant": 8}, "variant must be a string"),
+        ({"rootfs": {"type": "layers", "diff_ids": ["md5:abc"]}}, "rootfs.diff_ids must be a list"),
+        ({"history": "x"}, "history must be a list of objects"),
+    ],
+)
+def test_malformed_config_fields_are_refused(
+    tmp_path: Path, extra: dict[str, object], message: str
+) -> None:
+    path = config_archive(tmp_path, extra)
+    result = verify_archive(path)
+    assert not result.ok
+    assert f"{path}: config of bad:1: {message}" in result.problems[0]
+    assert SECRET not in " ".join(result.problems)
+    assert describe(inspect_archive(path))["images"] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"config": {"Env": f"DB_PASSWORD={SECRET}"}}, "Env must be a list of strings"),
+        ({"created": "yesterday"}, "created must be an RFC 3339 timestamp"),
+        ({"architecture": 5}, "architecture must be a string"),
+    ],
+)
+def test_malformed_config_exit_codes(
+    tmp_path: Path, extra: dict[str, object], message: str
+) -> None:
+    """verify and load exit 4 before any engine is asked; inspect shows the problem."""
+    path = config_archive(tmp_path, extra)
+    for verb in (["verify"], ["load"], ["inspect"]):
+        out = lf(*verb, str(path), cwd=tmp_path)
+        assert out.returncode == (0 if verb == ["inspect"] else 4), (verb, out.stderr)
+        assert f"{path}: config of bad:1: {message}" in out.stdout + out.stderr
+        assert SECRET not in out.stdout + out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"created": "2024-05-01T12:00:00.123456789Z", "config": {"Cmd": None, "Env": None}},
+        {"created": "0001-01-01T00:00:00Z", "config": {"Cmd": "sh", "Labels": None}},
+        {"created": "2024-05-01T12:00:00+02:00", "variant": None, "config": None},
+    ],
+)
+def test_config_forms_docker_accepts_are_read(tmp_path: Path, extra: dict[str, object]) -> None:
+    result = verify_archive(config_archive(tmp_path, extra))
+    assert result.ok, result.problems
+
+
+def test_inspect_never_prints_env_values(tmp_path: Path) -> None:
+    path = config_archive(tmp_path, {"config": {"Env": f"DB_PASSWORD={SECRET}"}})
+    for args in (["inspect"], ["--json", "inspect"]):
+        out = lf(*args, str(path), cwd=tmp_path)
+        text = out.stdout + out.stderr
+        assert SECRET not in text and "D, B, _" not in text and "DB_PASSWORD" not in text
+    summary = describe(inspect_archive(path))
+    assert summary["images"] == [] and SECRET not in json.dumps(summary)
+
+
+def test_verify_counts_distinct_layers(tmp_path: Path) -> None:
+    base = make_img(8, n_layers=2, tags=["a:1"])
+    top = make_img(9, n_layers=1, tags=["b:1"])
+    top.layers = [base.layers[0], top.layers[0]]
+    top.config = config_for(top.layers)
+    path = docker_legacy(Tar(), [base, top]).write(tmp_path / "two.tar")
+    out = lf("verify", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "verified 2 image(s), 3 layer(s)" in out.stdout + out.stderr
+
+
+def test_load_of_a_rootfs_from_standard_input_says_import_dash(tmp_path: Path) -> None:
+    tar = Tar().dir("bin/").file("bin/sh", b"x" * 600).dir("etc/").file("etc/passwd", b"root\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "layerferry", "--cache-dir", str(tmp_path / "c"), "load", "-"],
+        input=tar.bytes(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode == 4
+    assert (
+        b"`docker import - NAME:TAG`" in out.stderr and b"import standard input" not in out.stderr
+    )

@@ -614,3 +614,133 @@ def test_c19_oci_only_archive_becomes_a_combined_one(tmp_path: Path, cache: Blob
         manifest = json.load(t.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert manifest[0]["RepoTags"] == ["app:1"]
     assert manifest[0]["Layers"] == [f"blobs/sha256/{d[7:]}" for d in img.diff_ids]
+
+
+# -- several nested image archives (a wrapper tar or a directory of archives) -------------------
+def _two_archives() -> tuple[bytes, bytes]:
+    a = docker_legacy(Tar(), [make_img(40, tags=["pick:a"])]).bytes()
+    b = docker_legacy(Tar(), [make_img(41, tags=["pick:b"])]).bytes()
+    return a, b
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["both-intact", "second-damaged"])
+def test_several_nested_image_archives_are_refused(
+    tmp_path: Path, cache: BlobCache, damaged: bool
+) -> None:
+    a, b = _two_archives()
+    if damaged:
+        flipped = bytearray(b)
+        flipped[len(b) // 2] ^= 0x10
+        b = bytes(flipped)
+    tar = Tar().file("a.tar", a).file("b.tar", b).file("README", b"two images\n")
+    for sink_cache, strict in ((None, False), (None, True), (cache, True)):
+        with pytest.raises(ArchiveError) as info:
+            read(tar, tmp_path, cache=sink_cache, strict=strict)
+        assert str(info.value) == (
+            f"{tmp_path / 'in.tar'}: several image archives found: a.tar, b.tar; name one"
+        )
+        assert info.value.exit_code == 4
+
+
+def test_a_directory_of_many_image_archives_is_refused(tmp_path: Path, cache: BlobCache) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    a, b = _two_archives()
+    for number in range(30):
+        (folder / f"img{number:02}.tar").write_bytes(a if number % 2 else b)
+    with pytest.raises(ArchiveError) as info:
+        read_path(folder, CachingSink(cache))
+    assert str(info.value) == (
+        f"{folder}: several image archives found: img00.tar, img01.tar, img02.tar, img03.tar "
+        "(and 26 more tar files not looked into); name one"
+    )
+    assert info.value.hint and "pass one of them on its own" in info.value.hint
+
+
+def test_one_nested_image_archive_beside_other_tars_is_read(tmp_path: Path) -> None:
+    a, _ = _two_archives()
+    other = layer_tar({"docs/index.html": b"<html></html>"})
+    tar = Tar().file("a.tar", a).file("docs.tar", other)
+    reading = read(tar, tmp_path)
+    assert reading.nested == "a.tar" and [str(t) for t in reading.images[0].tags] == ["pick:a"]
+
+
+# -- what manifest.json and its entries hold --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "kind"), [("null", "null"), ('"x"', "a string"), ("5", "a number")]
+)
+def test_manifest_json_neither_list_nor_object(tmp_path: Path, content: str, kind: str) -> None:
+    tar = docker_legacy(Tar(), [make_img(42, tags=["app:1"])])
+    tar.replace("manifest.json", content.encode())
+    with pytest.raises(ArchiveError) as info:
+        read(tar, tmp_path)
+    assert str(info.value).endswith(
+        f"in.tar: manifest.json holds {kind}, neither a docker-archive list nor a registry manifest"
+    )
+    assert "legacy" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("absent", "manifest.json entry 1 Config is missing"),
+        (5, "manifest.json entry 1 Config is a number, not a path"),
+        (["a.json"], "manifest.json entry 1 Config is a list, not a path"),
+    ],
+)
+def test_manifest_config_missing_or_not_a_string(
+    tmp_path: Path, value: object, message: str
+) -> None:
+    tar = docker_legacy(Tar(), [make_img(43, tags=["app:1"])])
+    entries = json.loads(tar.get("manifest.json"))
+    if value == "absent":
+        del entries[0]["Config"]
+    else:
+        entries[0]["Config"] = value
+    tar.replace("manifest.json", json.dumps(entries).encode())
+    with pytest.raises(ArchiveError) as info:
+        read(tar, tmp_path)
+    assert str(info.value) == f"{tmp_path / 'in.tar'}: {message}"
+    assert "''" not in str(info.value)
+
+
+def test_manifest_layer_entry_not_a_string(tmp_path: Path) -> None:
+    tar = docker_legacy(Tar(), [make_img(44, n_layers=1, tags=["app:1"])])
+    entries = json.loads(tar.get("manifest.json"))
+    entries[0]["Layers"] = [None]
+    tar.replace("manifest.json", json.dumps(entries).encode())
+    with pytest.raises(ArchiveError, match=r"in.tar: manifest.json entry 1 layer 1 is missing$"):
+        read(tar, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("repo_tags", "kept", "warned"),
+    [
+        ([1], [], ["RepoTags entry 1 (a number)"]),
+        (["UPPER:1", "bad tag"], [], ["RepoTags entry 1 ('UPPER:1')", "entry 2 ('bad tag')"]),
+        (["m@sha256:" + "a" * 64], [], ["RepoTags entry 1 ('m@sha256:aaaa"]),
+        (["app:1", None, "app"], ["app:1"], ["entry 2 (null)", "entry 3 ('app')"]),
+        ("app:1", [], ["RepoTags is not a list; the image is read as untagged"]),
+    ],
+)
+def test_bad_repo_tags_are_warned_about_one_by_one(
+    tmp_path: Path, repo_tags: object, kept: list[str], warned: list[str]
+) -> None:
+    tar = docker_legacy(Tar(), [make_img(45, tags=["x:1"])])
+    entries = json.loads(tar.get("manifest.json"))
+    entries[0]["RepoTags"] = repo_tags
+    tar.replace("manifest.json", json.dumps(entries).encode())
+    reading = read(tar, tmp_path)
+    assert [str(t) for t in reading.images[0].tags] == kept and reading.images[0].refs == []
+    warnings = reading.findings.warnings
+    assert len(warnings) == len(warned)
+    for expected, warning in zip(warned, warnings, strict=True):
+        assert warning.startswith(f"{tmp_path / 'in.tar'}: manifest.json entry 1: ")
+        assert expected in warning
+
+
+def test_c10_warning_names_the_file(tmp_path: Path) -> None:
+    tar, _ = multi_platform(tmp_path)
+    reading = read(tar, tmp_path, all_platforms=True, strict=False)
+    (warning,) = [w for w in reading.findings.warnings if "is listed but its blobs" in w]
+    assert warning.startswith(f"{tmp_path / 'in.tar'}: index.json entry 1: linux/arm64/v8")

@@ -21,7 +21,8 @@ from .scan import Contents, check_metadata
 
 _ROOTFS_DIRS = {"bin", "boot", "etc", "home", "lib", "lib64", "opt", "root", "sbin", "usr", "var"}
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tar.xz", ".tar.bz2")
-_MAX_NESTED_TRIES = 4
+MAX_NESTED_TRIES = 4
+"""Nested tars read to find image archives (the likeliest first)."""
 
 
 class ArchiveFormat(enum.Enum):
@@ -39,7 +40,8 @@ class Classification:
     """Where the metadata sits: "" or a folder such as ``pkg/`` (then ``found_under`` is set)."""
     manifest_json: Any = None
     nested: list[str] = field(default_factory=list)
-    """Members that may be image archives themselves (tried in order)."""
+    """Members that may be image archives themselves (likeliest first; the first
+    ``MAX_NESTED_TRIES`` are tried)."""
     failure: str = ""
     """What to say if no nested member turns out to be an image archive."""
 
@@ -62,7 +64,7 @@ def classify(contents: Contents, limits: Limits, what: str) -> Classification:
 def _metadata_roots(contents: Contents) -> list[str]:
     """ "" first when the top level holds metadata, else the shallowest folder that does."""
     roots = set()
-    for name in contents.blobs:
+    for name in [*contents.blobs, *contents.links]:
         base = posixpath.basename(name)
         if base in ("manifest.json", "index.json", "oci-layout", "repositories"):
             parent = posixpath.dirname(name)
@@ -90,11 +92,23 @@ def _looks_like_image_root(contents: Contents, root: str) -> bool:
 
 def _classify_at(contents: Contents, root: str, limits: Limits, what: str) -> Classification:
     names = ("manifest.json", "index.json", "oci-layout", "repositories")
+    for name in names:
+        _check_metadata_member(contents, root + name, what)
     present = {n for n in names if contents.get(root + n) is not None}
     manifest_json = (
         _manifest_json(contents, root, limits, what) if "manifest.json" in present else None
     )
+    if "manifest.json" in present and not isinstance(manifest_json, list | dict):
+        raise ArchiveError(
+            f"{what}: {root}manifest.json holds {_json_kind(manifest_json)}, neither a "
+            "docker-archive list nor a registry manifest"
+        )
     if "index.json" in present or "oci-layout" in present:
+        if isinstance(manifest_json, dict):
+            raise ArchiveError(
+                f"{what}: {root}manifest.json is an object next to index.json; a docker-archive's "
+                "manifest.json is a list"
+            )
         fmt = ArchiveFormat.COMBINED if manifest_json is not None else ArchiveFormat.OCI
         return Classification(fmt, root, manifest_json)
     if manifest_json is not None:
@@ -118,6 +132,28 @@ def _classify_at(contents: Contents, root: str, limits: Limits, what: str) -> Cl
     )
 
 
+def _check_metadata_member(contents: Contents, name: str, what: str) -> None:
+    """Metadata read through a link that leaves the archive, or stored twice, is refused."""
+    target = contents.outside(name)
+    if target is not None:
+        raise ArchiveError(
+            f"{what}: {name} is a link to {target}, which points outside the archive; refused"
+        )
+    if contents.resolve(name) in contents.conflicts:
+        raise ArchiveError(
+            f"{what}: {name} appears twice with different content; refused",
+            hint="which one a tool reads is arbitrary; write the archive again",
+        )
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a string" if isinstance(value, str) else "a number"
+
+
 def _manifest_json(contents: Contents, root: str, limits: Limits, what: str) -> Any:
     blob = contents.get(root + "manifest.json")
     assert blob is not None
@@ -131,9 +167,19 @@ def _manifest_json(contents: Contents, root: str, limits: Limits, what: str) -> 
 
 
 def _nested_candidates(contents: Contents) -> list[str]:
+    """Every tar member (plain or compressed), likeliest image archives first."""
     tars = [b.name for b in contents.blobs.values() if b.layer is not None]
     tars.sort(key=lambda n: (not n.endswith(_TAR_SUFFIXES), n.count("/"), n))
-    return tars[:_MAX_NESTED_TRIES]
+    return tars
+
+
+STANDARD_INPUT = "standard input"
+"""How a stream read from ``-`` is named in messages."""
+
+
+def _import_argument(what: str) -> str:
+    """What to pass ``docker import`` for this input: ``-`` for standard input."""
+    return "-" if what == STANDARD_INPUT else what
 
 
 def _not_an_image(contents: Contents, what: str) -> str:
@@ -143,7 +189,7 @@ def _not_an_image(contents: Contents, what: str) -> str:
         shown = ", ".join(f"{d}/" for d in rootfs[:4])
         return (
             f"{what}: a root-filesystem tarball ({shown} at the top), not an image archive; "
-            f"make an image of it with `docker import {what} NAME:TAG`"
+            f"make an image of it with `docker import {_import_argument(what)} NAME:TAG`"
         )
     shown = ", ".join(top[:5]) + (", …" if len(top) > 5 else "")
     return (

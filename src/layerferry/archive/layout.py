@@ -99,7 +99,7 @@ class LayoutWalker:
                 candidates,
                 self._options.platform,
                 all_platforms=self._options.all_platforms,
-                where=where,
+                where=f"{self._what}: {where}",
                 findings=self._findings,
             )
             entries = [
@@ -121,7 +121,7 @@ class LayoutWalker:
         if is_manifest(desc.media_type, data):
             return [self._image(desc, data, where, tags, refs, [])]
         self._findings.warn(
-            f"{where}: {desc.media_type or 'unknown type'} is not an image; skipped"
+            f"{self._what}: {where}: {desc.media_type or 'unknown type'} is not an image; skipped"
         )
         return []
 

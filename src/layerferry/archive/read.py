@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ArchiveError, NotFoundError
+from ..errors import ArchiveError, IntegrityError, NotFoundError
 from ..oci.descriptor import Platform
 from ..tario.compression import Compression, count_input, open_decompressed
 from ..tario.reader import TarReader
 from ..tario.stream import IterStream, Readable
-from .classify import ArchiveFormat, Classification, classify
+from .classify import MAX_NESTED_TRIES, ArchiveFormat, Classification, classify
 from .layout import LayoutWalker, WalkOptions
 from .limits import Limits
 from .members import iter_directory, normalise_name
 from .model import ATTACHMENT_PREFIX, ArchiveReading, Attachment, Findings, ReadImage
 from .resolve import Resolver, check_unique_tags, join_views, merge_same_config
-from .scan import Contents, LayerSink, check_links, scan
+from .scan import Contents, LayerSink, MeasuringSink, check_links, scan
 from .views import docker_view
 
 OpenMember = Callable[[str], contextlib.AbstractContextManager[Readable]]
@@ -185,7 +185,7 @@ def _resolve(
     docker: list[ReadImage] = []
     oci: list[ReadImage] = []
     if fmt in (ArchiveFormat.DOCKER, ArchiveFormat.COMBINED):
-        for view in docker_view(found.manifest_json, root, findings):
+        for view in docker_view(found.manifest_json, root, findings, what):
             image = resolver.image(view, "manifest.json")
             if image is not None:
                 docker.append(image)
@@ -206,8 +206,7 @@ def _resolve(
     else:
         images = merge_same_config(docker + oci)
     check_unique_tags(images, findings, what)
-    if fmt is not ArchiveFormat.DOCKER:
-        resolver.check_named_blobs(root, hex_only=fmt is ArchiveFormat.SKOPEO_DIR)
+    resolver.check_named_blobs(root, hex_only=fmt is ArchiveFormat.SKOPEO_DIR)
     if not images and not findings.problems:
         findings.problem(ArchiveError(f"{what}: the archive lists no image"))
     if sink.cache is not None:
@@ -252,20 +251,18 @@ def _try_nested(
     reopen: OpenMember | None,
     depth: int,
 ) -> ArchiveReading:
+    tried = found.nested[:MAX_NESTED_TRIES] if depth < options.limits.nesting else []
+    if len(tried) > 1:
+        _refuse_several(contents, found.nested, tried, sink, options, what, reopen)
     unreadable: list[str] = []
-    for name in found.nested if depth < options.limits.nesting else []:
-        layer = contents.blobs[name].layer
+    for name in tried:
         inner_what = f"{what}: {name}"
         try:
-            if layer is not None and layer.entry is not None and sink.cache is not None:
-                cached = IterStream(sink.cache.iter_uncompressed(layer.entry))
-                reading = _read_stream(cached, sink, options, inner_what, None, depth + 1)
-            elif reopen is not None:
-                with reopen(name) as stream:
-                    reading = _read_stream(stream, sink, options, inner_what, None, depth + 1)
-            else:
-                unreadable.append(name)
-                continue
+            with _open_nested(contents, name, sink, reopen) as stream:
+                if stream is None:
+                    unreadable.append(name)
+                    continue
+                reading = _read_stream(stream, sink, options, inner_what, None, depth + 1)
         except _NotAnImage:
             continue
         reading.findings.warn(
@@ -275,8 +272,75 @@ def _try_nested(
         return reading
     message = found.failure
     if unreadable:
-        message += f"; {unreadable[0]} may be one: extract it and pass that file"
+        if len(unreadable) == 1:
+            message += f"; {unreadable[0]} may be one: extract it and pass that file"
+        else:
+            message += f"; {', '.join(unreadable)} may be: extract one and pass that file"
     raise _NotAnImage(message)
+
+
+def _refuse_several(
+    contents: Contents,
+    found: list[str],
+    tried: list[str],
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+) -> None:
+    """Several nested image archives: which one was meant is not ours to guess (nor to take
+    only the first and call the whole input checked)."""
+    images = [name for name in tried if _holds_image(contents, name, sink, options, what, reopen)]
+    if len(images) < 2:
+        return
+    rest = len(found) - len(tried)
+    more = f" (and {rest} more tar file{'s' if rest > 1 else ''} not looked into)" if rest else ""
+    raise ArchiveError(
+        f"{what}: several image archives found: {', '.join(images)}{more}; name one",
+        hint="pass one of them on its own (from a wrapper tar, extract it first)",
+    )
+
+
+def _holds_image(
+    contents: Contents,
+    name: str,
+    sink: LayerSink,
+    options: ReadOptions,
+    what: str,
+    reopen: OpenMember | None,
+) -> bool:
+    """A quick look (names and metadata, nothing kept): is this nested tar an image archive?
+    One that cannot be read through counts: it may be a damaged one."""
+    inner_what = f"{what}: {name}"
+    try:
+        with _open_nested(contents, name, sink, reopen) as stream:
+            if stream is None:
+                return False
+            budget = options.limits.budget()
+            plain, _ = open_decompressed(count_input(stream, budget), inner_what, budget)
+            tar = TarReader(plain, inner_what)
+            inner = scan(tar, MeasuringSink(), options.limits, budget, inner_what)
+            check_links(inner, inner_what)
+            if not inner.blobs:
+                return False
+            return classify(inner, options.limits, inner_what).format is not None
+    except IntegrityError:
+        return True
+
+
+@contextlib.contextmanager
+def _open_nested(
+    contents: Contents, name: str, sink: LayerSink, reopen: OpenMember | None
+) -> Iterator[Readable | None]:
+    """A nested tar's bytes again: from the blob cache, or a second pass; None if neither."""
+    layer = contents.blobs[name].layer
+    if layer is not None and layer.entry is not None and sink.cache is not None:
+        yield IterStream(sink.cache.iter_uncompressed(layer.entry))
+    elif reopen is not None:
+        with reopen(name) as stream:
+            yield stream
+    else:
+        yield None
 
 
 @contextlib.contextmanager

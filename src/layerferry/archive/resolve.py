@@ -12,7 +12,7 @@ import re
 
 from ..copy.blobcache import BlobCache, LayerEntry
 from ..errors import ArchiveError, IntegrityError
-from ..oci.config import ImageConfig
+from ..oci.config import ImageConfig, config_problems
 from ..oci.digest import Digest
 from ..tario.compression import Compression
 from .limits import Limits
@@ -20,7 +20,9 @@ from .model import Findings, ReadImage, ReadLayer
 from .scan import Blob, Contents, check_metadata
 from .views import LayerRef, ViewImage
 
-_HEX_NAME = re.compile(r"^(?:blobs/(sha256|sha512)/)?([0-9a-f]{64}|[0-9a-f]{128})$")
+_BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([0-9a-f]{64}|[0-9a-f]{128})$")
+_CONFIG_NAME = re.compile(r"^()([0-9a-f]{64})\.json$")
+_BARE_NAME = re.compile(r"^()([0-9a-f]{64})$")
 _DAMAGED = "the archive is damaged; copy it again"
 
 
@@ -41,6 +43,8 @@ class Resolver:
         self._cache = cache
         self._what = what
         self.used: set[str] = set()
+        self._checked: set[str] = set()
+        """Members already compared with a descriptor's digest."""
 
     def _problem(self, message: str, hint: str | None = None) -> None:
         self._findings.problem(ArchiveError(f"{self._what}: {message}", hint=hint))
@@ -51,6 +55,11 @@ class Resolver:
         if config is None:
             return None
         label = str(view.tags[0]) if view.tags else f"image {config.digest.short}"
+        wrong = config_problems(config.data)
+        for problem in wrong:
+            self._problem(f"config of {label}: {problem}", "the image config is malformed")
+        if wrong:
+            return None
         try:
             diff_ids = config.diff_ids
         except ArchiveError as exc:
@@ -83,10 +92,15 @@ class Resolver:
             return None
         blob = self._contents.get(view.config_member)
         named = view.config_member
+        if self._escapes(f"{view.view}: config {named}", named):
+            return None
         if blob is None:
             self._problem(f"{view.view}: config {named} is not in the archive")
             return None
         self.used.add(blob.name)
+        if blob.name in self._contents.conflicts:
+            self._problem(f"{view.view}: config {named} appears twice with different content")
+            return None
         desc = view.config_descriptor
         if desc is not None and not self._blob_matches(blob, desc.digest, desc.size, view.view):
             return None
@@ -111,6 +125,10 @@ class Resolver:
         blob = self._contents.get(ref.member) if ref.member else None
         desc = ref.descriptor
         media_type = desc.media_type if desc else ""
+        if ref.member and self._escapes(f"{where} ({ref.named})", ref.member):
+            return ReadLayer(
+                number, "", diff_id, None, None, None, Compression.NONE, media_type, None
+            )
         if blob is None:
             return self._absent(where, number, ref, diff_id, media_type)
         self.used.add(blob.name)
@@ -166,7 +184,17 @@ class Resolver:
         size = entry.size if entry else None
         return ReadLayer(number, "", diff_id, size, None, None, Compression.NONE, media_type, entry)
 
+    def _escapes(self, where: str, member: str) -> bool:
+        target = self._contents.outside(member)
+        if target is not None:
+            self._problem(
+                f"{where} is a link to {target}, which points outside the archive; refused",
+                "an archive's links stay inside it; this one is not read",
+            )
+        return target is not None
+
     def _blob_matches(self, blob: Blob, digest: Digest, size: int, where: str) -> bool:
+        self._checked.add(blob.name)
         if blob.size != size:
             self._problem(
                 f"{where}: descriptor {digest} declares {size} bytes, member {blob.name} holds "
@@ -183,19 +211,29 @@ class Resolver:
 
     # -- the rest of the archive --------------------------------------------------------------
     def check_named_blobs(self, root: str, hex_only: bool) -> None:
-        """Blobs no image used still have to match the digest their name states."""
+        """Every member whose name states a digest must hold it (used or not, in every view).
+
+        ``blobs/<alg>/<hex>`` and ``<hex>.json`` (a docker-archive's config) always; a bare
+        ``<hex>`` only in a skopeo ``dir:``. Docker 20.10's ``<v1id>/layer.tar`` folders are v1
+        IDs, not digests, and are left alone.
+        """
         for name, blob in self._contents.blobs.items():
-            if name in self.used or not name.startswith(root):
+            if name in self._checked or not name.startswith(root):
                 continue
-            match = _HEX_NAME.match(name[len(root) :])
-            if match is None or (match.group(1) is None) != hex_only:
+            relative = name[len(root) :]
+            match = _BLOB_NAME.match(relative) or _CONFIG_NAME.match(relative)
+            if match is None and hex_only:
+                match = _BARE_NAME.match(relative)
+            if match is None:
                 continue
             algorithm = match.group(1) or "sha256"
             if algorithm == blob.digest.algorithm and match.group(2) != blob.digest.hex:
-                self._problem(
-                    f"member {name} holds content with digest {blob.digest}, not the one its "
-                    "name states",
-                    _DAMAGED,
+                self._findings.problem(
+                    IntegrityError(
+                        f"{self._what}: member {name} has digest {blob.digest}, its name states "
+                        f"{algorithm}:{match.group(2)}",
+                        hint=_DAMAGED,
+                    )
                 )
 
 

@@ -112,6 +112,15 @@ class Contents:
             name = self.links[name]
         return name
 
+    def outside(self, name: str) -> str | None:
+        """Where a link points when that is outside the archive (absolute, or up with ..)."""
+        if name not in self.links:
+            return None
+        target = self.resolve(name)
+        if target.startswith("/") or target == ".." or target.startswith("../"):
+            return target
+        return None
+
     def get(self, name: str) -> Blob | None:
         return self.blobs.get(self.resolve(name))
 

@@ -42,14 +42,32 @@ class ViewImage:
 
 def member_key(root: str, path: Any, where: str, findings: Findings) -> str:
     """The member a metadata path names, under *root*; "" (and a problem) when it escapes."""
-    text = path if isinstance(path, str) else ""
-    safe = safe_reference(text)
+    if path is None:
+        findings.problem(ArchiveError(f"{where} is missing"))
+        return ""
+    if not isinstance(path, str):
+        findings.problem(ArchiveError(f"{where} is {json_type(path)}, not a path"))
+        return ""
+    safe = safe_reference(path)
     if safe is None:
         findings.problem(
-            ArchiveError(f"{where} names {text!r}: not a path inside the archive; refused")
+            ArchiveError(f"{where} names {path!r}: not a path inside the archive; refused")
         )
         return ""
     return root + safe
+
+
+def json_type(value: Any) -> str:
+    """What a JSON value is, for messages (the value itself may be a secret)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def add_name(name: str, tags: list[ImageName], refs: list[str]) -> None:
@@ -70,11 +88,11 @@ def add_name(name: str, tags: list[ImageName], refs: list[str]) -> None:
         refs.append(name)
 
 
-def docker_view(entries: list[Any], root: str, findings: Findings) -> list[ViewImage]:
+def docker_view(entries: list[Any], root: str, findings: Findings, what: str) -> list[ViewImage]:
     """``manifest.json`` entries (Config, RepoTags, Layers) as view images."""
     images = []
     for number, entry in enumerate(entries, start=1):
-        where = f"manifest.json entry {number}"
+        where = f"{what}: manifest.json entry {number}"
         if not isinstance(entry, dict):
             findings.problem(ArchiveError(f"{where} is not a JSON object"))
             continue
@@ -88,18 +106,40 @@ def docker_view(entries: list[Any], root: str, findings: Findings) -> list[ViewI
             LayerRef(member_key(root, p, f"{where} layer {i}", findings), str(p))
             for i, p in enumerate(layers_raw, start=1)
         ]
-        tags: list[ImageName] = []
-        refs: list[str] = []
-        repo_tags = entry.get("RepoTags")
-        if isinstance(repo_tags, list):
-            for name in repo_tags:
-                if isinstance(name, str):
-                    add_name(name, tags, refs)
-        elif repo_tags is not None:
-            findings.warn(f"{where}: RepoTags is not a list; the image is read as untagged")
+        tags = repo_tags(entry.get("RepoTags"), where, findings)
         config = member_key(root, entry.get("Config"), f"{where} Config", findings)
-        images.append(ViewImage(where, config, layers, tags=tags, refs=refs))
+        images.append(ViewImage(f"manifest.json entry {number}", config, layers, tags=tags))
     return images
+
+
+def repo_tags(raw: Any, where: str, findings: Findings) -> list[ImageName]:
+    """``RepoTags``: NAME:TAG each, as ``docker load`` requires; anything else is warned about
+    and left out (the image is loaded without that name), as a RepoTags that is not a list is."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        findings.warn(f"{where}: RepoTags is not a list; the image is read as untagged")
+        return []
+    tags: list[ImageName] = []
+    for number, name in enumerate(raw, start=1):
+        tag = _repo_tag(name)
+        if tag is None:
+            shown = repr(name) if isinstance(name, str) else json_type(name)
+            findings.warn(
+                f"{where}: RepoTags entry {number} ({shown[:80]}) is not a NAME:TAG; ignored"
+            )
+        elif tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _repo_tag(name: Any) -> ImageName | None:
+    if not isinstance(name, str):
+        return None
+    tags: list[ImageName] = []
+    refs: list[str] = []
+    add_name(name, tags, refs)
+    return tags[0] if tags else None
 
 
 def blob_key(root: str, digest: Digest, hex_only: bool) -> str:

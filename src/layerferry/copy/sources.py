@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..archive.classify import STANDARD_INPUT
 from ..archive.ingest import ingest_archive
 from ..archive.model import ArchiveReading
 from ..archive.read import ReadOptions, read_path, read_stream
@@ -119,7 +120,7 @@ class ArchiveSource:
         self.options = options or ReadOptions()
         self.reporter = reporter or NullReporter()
 
-    def read(self, source: Path | Readable, what: str = "standard input") -> ArchiveReading:
+    def read(self, source: Path | Readable, what: str = STANDARD_INPUT) -> ArchiveReading:
         sink = CachingSink(self.cache)
         if isinstance(source, Path):
             reading = read_path(source, sink, self.options)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..archive.classify import STANDARD_INPUT
 from ..archive.limits import Limits
 from ..archive.model import ArchiveReading, ReadImage
 from ..archive.platforms import parse_platform
@@ -33,7 +34,7 @@ def _read(source: Path | BinaryIO, platform: str | None, limits: Limits | None) 
     )
     if isinstance(source, Path):
         return read_path(source, MeasuringSink(), options)
-    return read_stream(source, MeasuringSink(), "standard input", options)
+    return read_stream(source, MeasuringSink(), STANDARD_INPUT, options)
 
 
 def inspect_archive(
@@ -92,7 +93,7 @@ def verify_archive(
     for problem in reading.findings.problems:
         reporter.step(f"problem: {problem}")
     if reading.ok:
-        layers = sum(len(i.layers) for i in reading.images)
+        layers = len({layer.diff_id for image in reading.images for layer in image.layers})
         reporter.step(
             f"{reading.source}: verified {len(reading.images)} image(s), {layers} layer(s): "
             "every digest, size and diff ID matches"
@@ -104,17 +105,36 @@ def verify_archive(
 def config_summary(config: ImageConfig) -> dict[str, Any]:
     """The run configuration worth seeing. Env values are never shown: they may be secrets."""
     cfg = config.container_config
-    env = [str(e).split("=", 1)[0] for e in cfg.get("Env") or []]
+    env = cfg.get("Env")
+    names = [e.split("=", 1)[0] for e in env if isinstance(e, str)] if isinstance(env, list) else []
     return {
-        "entrypoint": cfg.get("Entrypoint"),
-        "cmd": cfg.get("Cmd"),
-        "env_names": env,
-        "exposed_ports": sorted((cfg.get("ExposedPorts") or {}).keys()),
-        "volumes": sorted((cfg.get("Volumes") or {}).keys()),
-        "user": cfg.get("User") or "",
-        "working_dir": cfg.get("WorkingDir") or "",
-        "labels": sorted((cfg.get("Labels") or {}).keys()),
+        "entrypoint": _words(cfg.get("Entrypoint")),
+        "cmd": _words(cfg.get("Cmd")),
+        "env_names": names,
+        "exposed_ports": _keys(cfg.get("ExposedPorts")),
+        "volumes": _keys(cfg.get("Volumes")),
+        "user": _text(cfg.get("User")),
+        "working_dir": _text(cfg.get("WorkingDir")),
+        "labels": _keys(cfg.get("Labels")),
     }
+
+
+# The reader refuses configs with other types; these only keep a caller's config from printing
+# something unexpected (never an env value).
+def _words(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return None
+
+
+def _keys(value: Any) -> list[str]:
+    return sorted(str(k) for k in value) if isinstance(value, dict) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def layer_history(config: ImageConfig) -> list[str]:
