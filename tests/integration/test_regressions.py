@@ -44,7 +44,10 @@ def test_every_mount_left_behind_is_named(world: World) -> None:
     )
     out = world.lf("migrate", name, world.target)
     assert out.returncode == 0, out.stderr.decode()
-    assert b"anonymous volume at /var/lib/db: its data is not part of a commit and stays behind" in out.stderr
+    assert (
+        b"anonymous volume at /var/lib/db: its data is not part of a commit and stays behind"
+        in out.stderr
+    )
 
 
 def test_save_follows_symlinks_and_writes_pipes_in_place(world: World, tmp_path: Path) -> None:
