@@ -469,6 +469,20 @@ def test_c10_explicit_platform_without_blobs(tmp_path: Path) -> None:
         read(tar, tmp_path, platform=Platform("linux", "arm64"))
 
 
+def test_an_explicit_platform_applies_to_plain_archives_too(tmp_path: Path) -> None:
+    amd = make_img(61, tags=["app:amd"])
+    arm = make_img(62, tags=["app:arm"], architecture="arm64", variant="v8")
+    both = docker_legacy(Tar(), [amd, arm])
+    reading = read(both, tmp_path, platform=Platform("linux", "arm64"))
+    assert [str(t) for i in reading.images for t in i.tags] == ["app:arm"]
+    only_amd = docker_legacy(Tar(), [amd])
+    with pytest.raises(
+        ArchiveError,
+        match=r"in.tar: linux/arm64 is not in this archive \(it holds linux/amd64\)$",
+    ):
+        read(only_amd, tmp_path, platform=Platform("linux", "arm64"))
+
+
 def test_c10_every_platform_for_verify(tmp_path: Path) -> None:
     tar, amd = multi_platform(tmp_path)
     reading = read(tar, tmp_path, all_platforms=True, strict=False)

@@ -52,7 +52,7 @@ class Classification:
 
 def classify(contents: Contents, limits: Limits, what: str) -> Classification:
     if not contents.blobs and not contents.links:
-        raise ArchiveError(f"{what}: archive is empty", hint="nothing was sent to any engine")
+        raise ArchiveError(f"{what}: archive is empty", hint="nothing was loaded or changed")
     for root in _metadata_roots(contents):
         if root == "" or _looks_like_image_root(contents, root):
             return _classify_at(contents, root, limits, what)

@@ -25,6 +25,7 @@ from .layout import LayoutWalker, WalkOptions
 from .limits import Limits
 from .members import iter_directory, normalise_name
 from .model import ATTACHMENT_PREFIX, ArchiveReading, Attachment, Findings, ReadImage
+from .platforms import matches
 from .resolve import Resolver, check_unique_tags, join_views, merge_same_config
 from .scan import Contents, LayerSink, MeasuringSink, check_links, scan
 from .views import docker_view
@@ -205,6 +206,8 @@ def _resolve(
         images = join_views(merge_same_config(docker), merge_same_config(oci), findings, what)
     else:
         images = merge_same_config(docker + oci)
+    if options.platform is not None:
+        images = _on_platform(images, options.platform, what)
     check_unique_tags(images, findings, what)
     resolver.check_named_blobs(root, hex_only=fmt is ArchiveFormat.SKOPEO_DIR)
     if not images and not findings.problems:
@@ -213,6 +216,16 @@ def _resolve(
         for image in images:
             sink.cache.put_config(image.config.raw)
     return images, resolver
+
+
+def _on_platform(images: list[ReadImage], wanted: Platform, what: str) -> list[ReadImage]:
+    """The images built for *wanted*: an index chose its platform already, but a plain archive
+    may hold any; asked for one it does not hold, say so rather than load another."""
+    kept = [i for i in images if matches(i.config.platform, wanted)]
+    if images and not kept:
+        held = ", ".join(sorted({str(i.config.platform) for i in images}))
+        raise ArchiveError(f"{what}: {wanted} is not in this archive (it holds {held})")
+    return kept
 
 
 def _forget_unused(contents: Contents, used: set[str], sink: LayerSink) -> None:
