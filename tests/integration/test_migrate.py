@@ -142,3 +142,23 @@ def test_failed_start_leaves_nothing_on_the_target(world: World) -> None:
     assert out.returncode == 6, out.stderr.decode()
     assert b"starting container" in out.stderr
     assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == before
+
+
+def test_secret_looking_files_are_named_and_a_missing_container_before_any_host(
+    world: World,
+) -> None:
+    name = f"web-{secrets.token_hex(3)}"
+    _web(world, name, 8087, "with a key")
+    world.docker("a", "exec", name, "sh", "-c", "mkdir -p /root/.ssh && echo k > /root/.ssh/id_rsa")
+    out = world.lf("migrate", name, world.target)
+    assert out.returncode == 0, out.stderr.decode()
+    assert (
+        f"/root/.ssh/id_rsa travels with the container: SSH private key (by name); "
+        f"`layerferry diff {name}` shows what else its changes hold"
+    ).encode() in out.stderr
+    missing = world.lf("migrate", "no-such-container", world.target)
+    assert missing.returncode == 3
+    assert missing.stderr.decode().splitlines()[0] == (
+        "layerferry: error: local engine: no container named 'no-such-container'"
+    ), missing.stderr.decode()
+    assert b"connected to" not in missing.stderr  # refused before any host was reached

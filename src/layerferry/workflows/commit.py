@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -110,16 +110,32 @@ def _warn_volumes(info: dict[str, Any], reporter: Reporter) -> None:
         )
 
 
+def warn_secret_paths(
+    engine: Engine,
+    container: str,
+    reporter: Reporter,
+    *,
+    fate: str = "will be in the image",
+    advice: str = "leave it out with --exclude",
+    skip: Callable[[str], bool] = lambda path: False,
+) -> None:
+    """Changed paths whose names say they may hold secrets, one warning each. Cheap: by name
+    only, from the engine's change list (``diff`` reads the files and finds more)."""
+    for path, kind in engine.changes(container):
+        if kind == 2 or skip(path):
+            continue
+        reason = secret_reason(path, False, None)
+        if reason:
+            reporter.warn(f"{path} {fate}: {reason}; {advice}")
+
+
 def _warn_secrets(
     engine: Engine, container: str, info: dict[str, Any], opts: CommitOptions, reporter: Reporter
 ) -> None:
     """Cheap checks by name only (the engine's commit path reads no content)."""
-    for path, kind in engine.changes(container):
-        if kind == 2 or opts.excludes.reason(path, False) is not None:
-            continue
-        reason = secret_reason(path, False, None)
-        if reason:
-            reporter.warn(f"{path} will be in the image: {reason}; leave it out with --exclude")
+    warn_secret_paths(
+        engine, container, reporter, skip=lambda p: opts.excludes.reason(p, False) is not None
+    )
     names = secret_env_names((info.get("Config") or {}).get("Env") or [])
     if names:
         reporter.warn(

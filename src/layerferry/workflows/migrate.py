@@ -35,6 +35,7 @@ from ..settings import Settings
 from ..units import human_bytes
 from .bundle import members_for, write_bundle
 from .capture import Capture, capture, image_name_for, read_spec, stamp
+from .commit import warn_secret_paths
 from .describe import MovePlan, plan_move
 from .normalize import Difference, normalize
 from .preflight import BindMode, Options, Preflight, preflight
@@ -125,6 +126,7 @@ def migrate(
     )
     local = connect_local(settings.docker_host)
     try:
+        local.container(container)  # a missing container is named before any host is reached
         if output is not None:
             return _to_bundle(
                 local, container, output, volumes, mode, stop_source, dry_run, settings, reporter
@@ -207,6 +209,7 @@ def _to_site(
             spec.name, site.where, "", None, False, None, plan=move, skipped=plan.skipped
         )
     image_name = image_name_for(spec.name, f"migrate-{stamp()}")
+    _warn_secrets_travel(local, container, reporter)
     cap = capture(
         local, container, image_name, plan.data_mounts, cache, reporter,
         stop_source=stop_source, message=f"layerferry migrate {container}",
@@ -268,6 +271,7 @@ def _to_bundle(
         move = plan_move(local, inspect, plan, str(output), None, cache)
         return MigrateResult(spec.name, str(output), "", None, False, None, plan=move)
     image_name = image_name_for(spec.name, f"migrate-{stamp()}")
+    _warn_secrets_travel(local, container, reporter)
     cap = capture(
         local, container, image_name, mounts, cache, reporter,
         stop_source=stop_source, message=f"layerferry migrate {container}",
@@ -294,6 +298,13 @@ def _to_bundle(
         source_state=_left_state(cap, stop_source),
         bundle_bytes=size,
     )
+
+
+def _warn_secrets_travel(engine: Engine, container: str, reporter: Reporter) -> None:
+    warn_secret_paths(
+        engine, container, reporter, fate="travels with the container",
+        advice=f"`layerferry diff {container}` shows what else its changes hold",
+    )  # fmt: skip
 
 
 def forget(data: list[CapturedData]) -> None:
