@@ -352,9 +352,7 @@ def targets(rows: list[Row], missing: dict[str, tuple[int, int]]) -> list[str]:
 
     links = sorted({x.link for x in rows if x.scenario in ("a", "b")})
     for image, (raw, packed) in missing.items():
-        out.append(
-            f"- {image}: layers missing in (b) {raw / 1e6:.2f} MB raw, {packed / 1e6:.2f} MB zstd -3"
-        )
+        out.append(f"- {image}: layers missing in (b) {raw:,} bytes raw, {packed:,} bytes zstd -3")
     for link in links:
         big = index.get(("b", "bench:big", link, "layerferry"))
         if big and "bench:big" in missing:
