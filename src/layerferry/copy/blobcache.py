@@ -30,6 +30,10 @@ from ..tario.verify import VerifyingReader
 
 CHUNK = 1024 * 1024
 ZSTD_LEVEL = 3
+# Multi-threaded zstd keeps several jobs' input and output buffers in flight; at level 3 its
+# default 8 MiB jobs cost ~100 MB of RSS on incompressible layers (a 1 GB image peaked at
+# 165 MB). 4 MiB jobs halve that for ~1 % larger output (measured on a Debian minbase layer).
+ZSTD_JOB_SIZE = 4 * 1024 * 1024
 STALE_INCOMING_SECONDS = 3600
 GZIP_LAYER_LEVEL = 6
 
@@ -145,7 +149,10 @@ class BlobCache:
             with os.fdopen(fd, "wb") as raw_out:
                 hashed_out = _HashingWriter(raw_out)
                 source = VerifyingReader(stream, expected=expected, what="layer")
-                cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True)
+                params = zstandard.ZstdCompressionParameters.from_level(
+                    ZSTD_LEVEL, threads=-1, job_size=ZSTD_JOB_SIZE, write_checksum=True
+                )
+                cctx = zstandard.ZstdCompressor(compression_params=params)
                 with cctx.stream_writer(hashed_out, closefd=False) as writer:  # type: ignore[arg-type]
                     while chunk := source.read(CHUNK):
                         writer.write(chunk)
