@@ -42,6 +42,7 @@ sandbox-clean:
 	@$(PYTHON) sandbox/sandbox.py clean
 
 bench: deps venv
+	@command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 	@$(PY) bench/transfer.py --markdown bench/last-run.md
 
 # Coverage-guided fuzzing of the archive reader (atheris); FUZZ_SECONDS to change the budget.
