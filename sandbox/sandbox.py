@@ -380,7 +380,10 @@ class Sandbox:
         h = self.host(host)
         if _docker_ping(h.socket):
             return
-        Path(h.dockerd_pidfile).unlink(missing_ok=True)  # a killed dockerd leaves its own
+        # A killed dockerd leaves its pid file, and its killed containerd one naming a pid that
+        # may linger as a zombie (PID 1 here need not reap): dockerd would wait for that one.
+        Path(h.dockerd_pidfile).unlink(missing_ok=True)
+        (Path(h.exec_root) / "containerd" / "containerd.pid").unlink(missing_ok=True)
         _start_daemons([(_in_host(h, _dockerd_argv(h)), h.dockerd_log, h.daemon_path)])
         _wait_dockerd(self, h, time.monotonic() + timeout)
         _engine_stopped_mark(self, h).unlink(missing_ok=True)
