@@ -17,9 +17,10 @@ from ._app import Globals
 def print_plan(g: Globals, plan: MovePlan) -> None:
     if g.quiet:
         return
-    out = functools.partial(g.reporter.console.print, soft_wrap=True)  # a line stays a line
+    # A line stays a line; the plan holds user text (labels, paths): never read as markup.
+    out = functools.partial(g.reporter.console.print, soft_wrap=True, markup=False)
     sent = [layer for layer in plan.layers if layer.sent]
-    out(f"[bold]plan[/bold]: {plan.container} -> {plan.destination} (nothing was changed)")
+    out(f"plan: {plan.container} -> {plan.destination} (nothing was changed)")
     out(
         f"  image    {plan.base_image}: {len(plan.layers)} layer(s), {len(sent)} to send "
         f"({human_bytes(plan.bytes_to_send)} compressed), then the container's changes "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
 from ..reporting import Meter, NullReporter
@@ -26,7 +27,8 @@ class ConsoleReporter(NullReporter):
     """One shared progress display (hosts of a fan-out each get a bar), lines above it."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        # User and remote text (labels, paths, messages) is never markup nor emoji codes.
+        self.console = Console(stderr=True, highlight=False, emoji=False)
         self.quiet = quiet
         self.warnings: list[str] = []
         self.progress = Progress(
@@ -42,11 +44,11 @@ class ConsoleReporter(NullReporter):
 
     def step(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[green]•[/green] {message}", soft_wrap=True)
+            self.console.print(f"[green]•[/green] {escape(message)}", soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        self.console.print(f"[yellow]! warning:[/yellow] {message}", soft_wrap=True)
+        self.console.print(f"[yellow]! warning:[/yellow] {escape(message)}", soft_wrap=True)
 
     def meter(self, label: str, total: int | None) -> Meter:
         if self.quiet or not self.console.is_terminal:
@@ -55,7 +57,7 @@ class ConsoleReporter(NullReporter):
             if self._active == 0:
                 self.progress.start()
             self._active += 1
-            task = self.progress.add_task(label, total=total)
+            task = self.progress.add_task(escape(label), total=total)
         return _RichMeter(self, task)
 
     def release(self, task: TaskID) -> None:

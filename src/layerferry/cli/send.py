@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import PartialFailure, UsageError
@@ -73,7 +74,7 @@ def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
         for host, report in result.reports.items():
             # soft_wrap: one layer a line at any width, so the plan can be read and grepped.
             g.reporter.console.print(
-                f"[bold]{host}[/bold]: would send {report.layers_sent} layer(s), "
+                f"[bold]{escape(host)}[/bold]: would send {report.layers_sent} layer(s), "
                 f"{human_bytes(report.plan.bytes_compressed)} compressed",
                 soft_wrap=True,
             )
@@ -86,14 +87,14 @@ def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
         for host, outcome in result.outcomes.items():
             if outcome.report is not None:
                 table.add_row(
-                    host,
+                    escape(host),
                     "[green]ok[/green]",
                     str(outcome.report.layers_sent),
                     human_bytes(outcome.report.bytes_sent),
                     f"{outcome.seconds:.1f}",
                 )
             else:
-                table.add_row(host, "[red]failed[/red]", "-", "-", f"{outcome.seconds:.1f}")
+                table.add_row(escape(host), "[red]failed[/red]", "-", "-", f"{outcome.seconds:.1f}")
         g.reporter.console.print(table)
     g.emit(
         {

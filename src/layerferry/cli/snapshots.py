@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..units import human_bytes
@@ -28,7 +29,7 @@ def snapshots_cmd(
             volumes = (
                 f"{human_bytes(record.data_size)} ({len(record.data)})" if record.data else "-"
             )
-            table.add_row(
+            cells = (
                 record.container,
                 record.id,
                 record.label or "-",
@@ -37,10 +38,13 @@ def snapshots_cmd(
                 image,
                 volumes,
             )
+            table.add_row(*(escape(c) for c in cells))  # labels are user text, not markup
         if found:
             g.reporter.console.print(table)
         else:
-            g.reporter.console.print("no snapshots" + (f" of {container}" if container else ""))
+            g.reporter.console.print(
+                "no snapshots" + (f" of {container}" if container else ""), markup=False
+            )
     g.emit(
         {
             "snapshots": [
