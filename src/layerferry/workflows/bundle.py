@@ -4,10 +4,15 @@ reads it.
 A bundle is layerferry's usual image archive (``manifest.json`` beside an OCI layout, so plain
 ``docker load`` still loads its image on any engine) with extra members engines ignore::
 
-    layerferry/spec.json               the container record (spec, settings, data digests)
-    layerferry/volumes/<name>.tar      a named volume's data (as the archive endpoint gave it)
-    layerferry/volumes/<n>.tar         an anonymous volume's (n: its position)
-    layerferry/binds/<n>.tar           a bind-mounted path's (with --bind-mounts copy)
+    layerferry/spec.json                      the container record (spec, settings, digests)
+    layerferry/volumes/named/<name>.tar       a named volume's data (as the archive endpoint
+                                              gave it)
+    layerferry/volumes/anonymous/<n>.tar      an anonymous volume's (n: its position)
+    layerferry/binds/<n>.tar                  a bind-mounted path's (with --bind-mounts copy)
+
+Each kind has its own prefix, so no two mounts can share a member (a volume named ``12`` and the
+12th anonymous volume did, in bundles before these prefixes; such a bundle is still read by the
+member names its record gives, which is all a reader ever uses).
 
 The file is written beside its name and renamed when complete, mode 0600 (env values inside).
 Reading it verifies every layer and every data tar against its digest before anything is used.
@@ -27,7 +32,7 @@ from ..archive.writer import ArchiveImage, ExtraMember, iter_archive
 from ..copy.blobcache import BlobCache
 from ..copy.destinations import write_atomically
 from ..copy.sources import ArchiveSource
-from ..errors import ArchiveError, IntegrityError
+from ..errors import ArchiveError, IntegrityError, LayerferryError
 from ..reference import ImageName
 from ..reporting import Reporter
 from .record import ContainerRecord
@@ -45,9 +50,11 @@ class Bundle:
 
 
 def data_member(mount: MountSpec, position: int) -> str:
-    if mount.type == "volume" and not mount.anonymous:
-        return f"layerferry/volumes/{mount.source}.tar"
-    return f"layerferry/{'volumes' if mount.type == 'volume' else 'binds'}/{position}.tar"
+    if mount.type == "volume":
+        if mount.anonymous:
+            return f"layerferry/volumes/anonymous/{position}.tar"
+        return f"layerferry/volumes/named/{mount.source}.tar"
+    return f"layerferry/binds/{position}.tar"
 
 
 def members_for(data: Sequence[CapturedData]) -> dict[str, str]:
@@ -63,6 +70,10 @@ def write_bundle(
     cache: BlobCache,
 ) -> int:
     """Write the bundle; returns its size in bytes."""
+    members = [SPEC_MEMBER] + [item.member for item in record.data]
+    if len(set(members)) != len(members) or not all(members):
+        # A reader finds data by member name: two of one name make the bundle unrestorable.
+        raise LayerferryError(f"internal error: bundle members collide or are unnamed: {members}")
     raw = record.to_bytes()
     extras = [ExtraMember(SPEC_MEMBER, len(raw), lambda: iter([raw]))]
     by_destination = {d.mount.destination: d for d in data}

@@ -29,7 +29,7 @@ class DataRecord:
     """sha256 of the data's tar."""
     size: int
     member: str = ""
-    """Where a bundle keeps it (``layerferry/volumes/<name>.tar``)."""
+    """Where a bundle keeps it (``layerferry/volumes/named/<name>.tar``, …)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class ContainerRecord:
                 raise ValueError(
                     f"version {doc.get('version')} is newer than this layerferry reads"
                 )
-            return cls(
+            record = cls(
                 container=str(doc["container"]),
                 created=str(doc["created"]),
                 image=str(doc["image"]),
@@ -136,5 +136,22 @@ class ContainerRecord:
                 label=str(doc.get("label") or ""),
                 source=str(doc.get("source") or ""),
             )
+            _check(record)
+            return record
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ArchiveError(f"{where}: unreadable container record ({exc})") from exc
+
+
+def _check(record: ContainerRecord) -> None:
+    """What the rest relies on: each volume mounted, each data entry a mount of the spec, once."""
+    spec = record.spec
+    mounted = {m.source for m in spec.mounts if m.type == "volume"}
+    for volume in spec.volumes:
+        if volume.name not in mounted:
+            raise ValueError(f"volume {volume.name!r} is listed but not mounted")
+    destinations = [d.mount.destination for d in record.data]
+    if len(set(destinations)) != len(destinations):
+        raise ValueError("a mount's data is listed twice")
+    members = [d.member for d in record.data if d.member]
+    if len(set(members)) != len(members):
+        raise ValueError("two data entries share one bundle member")
