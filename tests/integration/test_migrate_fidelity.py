@@ -354,7 +354,8 @@ def test_bundle_round_trip_with_only_the_file(world: World, tmp_path: Path) -> N
     # Only the file: a fresh cache and state directory, and nothing of the source left on a.
     world.docker("a", "rm", "-f", name)
     world.docker("a", "volume", "rm", vol)
-    world.docker("a", "rmi", image)
+    # The commit that carried the container's changes into the bundle is gone from a already.
+    assert image not in world.docker("a", "images", "--format", "{{.Repository}}:{{.Tag}}")
     empty = tmp_path / "fresh"
     empty.mkdir()
     out = world.lf(
@@ -447,8 +448,18 @@ def test_dry_run_paused_source_stop_source_and_bind_copy(world: World, tmp_path:
     world.docker("a", "exec", name, "sh", "-c", "echo kept > /data/state")
     before = _b_state(world)
 
-    # --dry-run: the plan on stdout, nothing made on b (nor committed on a).
+    # a and b share the filesystem: the bind path "there" is the source's own, holding files, so
+    # --bind-mounts copy is refused (its files would overwrite the target's) and --skip-missing
+    # uses the path there. Copying into an empty path: test_migrate_edges (restore over SSH).
     out = world.lf("migrate", name, world.target, "--dry-run", "--volumes", "--bind-mounts", "copy")
+    assert out.returncode == 7, out.stderr.decode()
+    assert f"bind path {conf} already holds files there" in out.stderr.decode()
+
+    # --dry-run: the plan on stdout, nothing made on b (nor committed on a).
+    out = world.lf(
+        "migrate", name, world.target, "--dry-run", "--volumes", "--bind-mounts", "copy",
+        "--skip-missing",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr.decode()
     plan = " ".join(out.stderr.decode().split())  # the story goes to stderr, as every step
     assert f"plan: {name} -> {world.target} (nothing was changed)" in plan
@@ -456,12 +467,13 @@ def test_dry_run_paused_source_stop_source_and_bind_copy(world: World, tmp_path:
     assert _b_state(world) == before
     assert f"layerferry/{name}" not in world.docker("a", "images", "--format", "{{.Repository}}")
 
-    # A paused source stays paused; --bind-mounts copy carries the bind path's files.
+    # A paused source stays paused; the bind path there (the same files) serves.
     world.docker("a", "pause", name)
     (conf / "app.conf").write_text("level=info\n")
     out = world.lf(
-        "--json", "migrate", name, world.target, "--volumes", "--bind-mounts", "copy", "--start"
-    )
+        "--json", "migrate", name, world.target, "--volumes", "--bind-mounts", "copy", "--start",
+        "--skip-missing",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr.decode()
     assert json.loads(out.stdout)["source_state"] == "paused"
     assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "paused"

@@ -118,6 +118,11 @@ def migrate(
     if (host is None) == (output is None):
         raise UsageError("name a target host (ssh://[user@]host[:port]) or a bundle file (-o FILE)")
     if output is not None:
+        if str(output) == "-":
+            raise UsageError(
+                "migrate writes a bundle to a file, not to stdout (-o -)",
+                hint="name a file: -o web.bundle (then copy it and `layerferry restore` it)",
+            )
         if name or replace or start or skip_missing:
             raise UsageError("--name, --replace, --start and --skip-missing belong to `restore`")
         check_writable(output)
@@ -214,6 +219,7 @@ def _to_site(
         local, container, image_name, plan.data_mounts, cache, reporter,
         stop_source=stop_source, message=f"layerferry migrate {container}",
     )  # fmt: skip
+    done = False
     try:
         image = DaemonSource(local, cache).image(str(image_name))
         transfer = copy_images([image], site.destination(), reporter=reporter)
@@ -226,10 +232,15 @@ def _to_site(
             site, plan, str(image_name), cap.data, reporter,
             source=normalize(cap.inspect), start=start, health_timeout=health_timeout,
         )  # fmt: skip
+        done = True
     finally:
         with contextlib.suppress(LayerferryError):
             site.discard_staged()
         forget(cap.data)
+        if not done:  # the target as it was: without the image this attempt sent
+            with contextlib.suppress(LayerferryError):
+                site.engine.remove_image(str(image_name))
+        drop_commit(local, str(image_name))
     _report(site.where, plan, made.differences, made.attributes, start, reporter)
     return MigrateResult(
         container=container,
@@ -284,6 +295,7 @@ def _to_bundle(
         size = write_bundle(output, image, record, cap.data, cache)
     finally:
         forget(cap.data)
+        drop_commit(local, str(image_name))
     reporter.step(
         f"wrote {output} ({human_bytes(size)}): image, configuration and {len(cap.data)} data tar(s)"
     )
@@ -305,6 +317,13 @@ def _warn_secrets_travel(engine: Engine, container: str, reporter: Reporter) -> 
         engine, container, reporter, fate="travels with the container",
         advice=f"`layerferry diff {container}` shows what else its changes hold",
     )  # fmt: skip
+
+
+def drop_commit(engine: Engine, image: str) -> None:
+    """Remove the source's commit of the container: it only carried the container's changes to
+    the target (or into the bundle). Kept if anything else uses it (the engine refuses then)."""
+    with contextlib.suppress(LayerferryError):
+        engine.remove_image(image)
 
 
 def forget(data: list[CapturedData]) -> None:

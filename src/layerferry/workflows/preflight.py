@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConflictError, LayerferryError, NotFoundError
+from ..errors import ArchiveError, ConflictError, LayerferryError, NotFoundError
 from ..remote.checks import HostFacts
 from ..reporting import Reporter
 from .site import Site
@@ -54,6 +54,8 @@ class Problem:
     attributes: tuple[str, ...]
     """The normalized attributes that differ once this is skipped."""
     skip: Callable[[ContainerSpec], ContainerSpec]
+    instead: str = "left out"
+    """What ``skip_missing`` does about it, for the warning."""
 
 
 @dataclass
@@ -70,6 +72,9 @@ class Preflight:
     """Named volumes that exist and are emptied before their data is restored."""
     present_volumes: set[str] = field(default_factory=set)
     """Named volumes the site already has."""
+    occupied_binds: set[str] = field(default_factory=set)
+    """Bind paths (``--bind-mounts copy``) that hold something there: their data does not
+    travel (refused, or with ``skip_missing`` the site's own files are used)."""
     skipped: list[str] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
     """Attributes allowed to differ from the source (what was skipped or renamed)."""
@@ -100,7 +105,7 @@ def preflight(site: Site, spec: ContainerSpec, options: Options, reporter: Repor
         result.spec = problem.skip(result.spec)
         result.skipped.append(problem.message)
         result.expected.extend(problem.attributes)
-        reporter.warn(f"{problem.message}: left out (--skip-missing)")
+        reporter.warn(f"{problem.message}: {problem.instead} (--skip-missing)")
     _plan_data(result, options)
     return result
 
@@ -117,7 +122,8 @@ def _problems(site: Site, plan: Preflight, options: Options) -> Iterator[Problem
     spec = plan.spec
     info = site.engine.raw_info()
     binds = [m for m in spec.bind_mounts] if options.bind_mounts is BindMode.REQUIRE else []
-    paths = [m.source for m in binds] + spec.devices
+    copied = [m for m in spec.bind_mounts] if options.bind_mounts is BindMode.COPY else []
+    paths = [m.source for m in binds + copied] + spec.devices
     facts = site.facts(paths) if paths or site.remote else HostFacts()
     yield from _port_problems(site, spec, plan.existing, facts)
     for mount in binds:
@@ -127,6 +133,19 @@ def _problems(site: Site, plan: Preflight, options: Options) -> Iterator[Problem
                 False,
                 mount_attributes(mount.destination),
                 _skip_mount(mount.destination),
+            )
+    for mount in copied:
+        if mount.source in facts.occupied:
+            # Copied files would overwrite the site's own and mix with them, as for a volume.
+            plan.occupied_binds.add(mount.source)
+            yield Problem(
+                f"bind path {mount.source} already holds files there (the source's would "
+                "overwrite and mix with them; empty or remove it there first, or "
+                "--skip-missing keeps its own files)",
+                True,
+                mount_attributes(mount.destination),
+                lambda s: s,  # keep the mount; its files are the site's own
+                "its own files are used, nothing copied",
             )
     for path in spec.devices:
         if path in facts.missing:
@@ -152,6 +171,10 @@ def _skip_device(path: str) -> Callable[[ContainerSpec], ContainerSpec]:
 
 def _skip_port(port: PortBinding) -> Callable[[ContainerSpec], ContainerSpec]:
     return lambda s: s.without_port(port)
+
+
+def _publish_on_all(port: PortBinding) -> Callable[[ContainerSpec], ContainerSpec]:
+    return lambda s: s.on_all_addresses(port)
 
 
 def _skip_address(network: str) -> Callable[[ContainerSpec], ContainerSpec]:
@@ -188,6 +211,15 @@ def _port_problems(
                     (str(port.get("IP") or ""), names[0] if names else "?")
                 )
     for binding in spec.port_bindings:
+        if binding.host_ip not in _ANY_IP and not facts.has_address(binding.host_ip):
+            yield Problem(
+                f"published port {binding}: {binding.host_ip} is not an address of that host",
+                False,
+                ("HostConfig.PortBindings",),
+                _publish_on_all(binding),
+                "published on all its addresses instead",
+            )
+            continue
         number = binding.fixed_port
         if number is None:
             continue
@@ -312,7 +344,9 @@ def _volume_problems(
     present = {str(v.get("Name")) for v in site.engine.volumes()}
     drivers = set((info.get("Plugins") or {}).get("Volume") or []) | {"local"}
     for volume in plan.spec.volumes:
-        mount = next(m for m in plan.spec.mounts if m.source == volume.name)
+        mount = next((m for m in plan.spec.mounts if m.source == volume.name), None)
+        if mount is None:  # a record (bundle, snapshot) that says a volume and no mount of it
+            raise ArchiveError(f"unreadable container record: volume {volume.name} is not mounted")
         attribute = mount_attributes(mount.destination)
         if volume.name in present:
             plan.present_volumes.add(volume.name)
@@ -367,4 +401,6 @@ def _plan_data(plan: Preflight, options: Options) -> None:
                 plan.refill.add(mount.source)
             # else: an existing volume whose problem was skipped keeps the site's own data
     if options.bind_mounts is BindMode.COPY:
-        plan.data_mounts.extend(plan.spec.bind_mounts)
+        plan.data_mounts.extend(
+            m for m in plan.spec.bind_mounts if m.source not in plan.occupied_binds
+        )

@@ -326,6 +326,21 @@ class ContainerSpec:
         }
         return self.with_host(PortBindings={k: v for k, v in bindings.items() if v})
 
+    def on_all_addresses(self, port: PortBinding) -> ContainerSpec:
+        """*port* published on every address of the host instead of its one host IP."""
+        bindings = {
+            k: [
+                {**b, "HostIp": ""}
+                if k == port.container_port
+                and str(b.get("HostIp") or "") == port.host_ip
+                and str(b.get("HostPort") or "") == port.host_port
+                else b
+                for b in (v or [])
+            ]
+            for k, v in (self.host_config.get("PortBindings") or {}).items()
+        }
+        return self.with_host(PortBindings=bindings)
+
     def without_mount(self, destination: str) -> ContainerSpec:
         binds = [
             b
