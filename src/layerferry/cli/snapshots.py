@@ -19,9 +19,13 @@ def snapshots_cmd(
     g = globals_of(ctx)
     found = snapshots(container, settings=g.settings)
     if not g.quiet and not g.json:
-        table = Table(
-            "container", "snapshot", "label", "created", "changes", "image", "volume data", box=None
-        )
+        table = Table(box=None)
+        # IDs and names are what the user types next: never cut short (the others give way).
+        width = max((len(i.record.id) for i in found), default=8)
+        table.add_column("container", no_wrap=True, overflow="fold")
+        table.add_column("snapshot", no_wrap=True, min_width=width)
+        for column in ("label", "created", "changes", "image", "volume data"):
+            table.add_column(column)
         for info in found:
             record = info.record
             image = human_bytes(info.image_size) if info.image_size is not None else "gone"
