@@ -151,3 +151,21 @@ def test_snapshot_ids_whole_on_80_columns_and_paused_said(world: World) -> None:
     assert world.docker("a", "inspect", "-f", "{{.State.Status}}", name) == "paused"
     world.docker("a", "unpause", name)
     _remove(world, name)
+
+
+def test_migrate_helpers_leave_no_dangling_volumes_on_either_host(world: World) -> None:
+    name, vol = f"mleak-{_token()}", f"mleakvol-{_token()}"
+    world.docker(
+        "a", "run", "-d", "--name", name, "-v", f"{vol}:/n", "-v", "/anon", "bb:local",
+        "sleep", "1d",
+    )  # fmt: skip
+    world.docker("a", "exec", name, "sh", "-c", "echo A > /anon/f; echo N > /n/f")
+    before = {h: set(world.docker(h, "volume", "ls", "-qf", "dangling=true").split()) for h in "ab"}
+    out = world.lf("migrate", name, world.target, "--volumes", "--start")
+    assert out.returncode == 0, out.stderr.decode()
+    after = {h: set(world.docker(h, "volume", "ls", "-qf", "dangling=true").split()) for h in "ab"}
+    assert after == before
+    assert world.docker("b", "exec", name, "sh", "-c", "cat /n/f /anon/f") == "N\nA"
+    _remove(world, name, vol)
+    world.docker("b", "rm", "-f", "-v", name, check=False)
+    world.docker("b", "volume", "rm", vol, check=False)
