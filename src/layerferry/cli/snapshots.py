@@ -20,11 +20,13 @@ def snapshots_cmd(
     found = snapshots(container, settings=g.settings)
     if not g.quiet and not g.json:
         table = Table(box=None)
-        # IDs and names are what the user types next: never cut short (the others give way).
+        # What the user types next is never cut short: the ID stays whole on one line, names
+        # and labels fold onto more lines; the other columns give way.
         width = max((len(i.record.id) for i in found), default=8)
-        table.add_column("container", no_wrap=True, overflow="fold")
+        table.add_column("container", overflow="fold")
         table.add_column("snapshot", no_wrap=True, min_width=width)
-        for column in ("label", "created", "changes", "image", "volume data"):
+        table.add_column("label", overflow="fold")
+        for column in ("created", "changes", "image", "volume data"):
             table.add_column(column)
         for info in found:
             record = info.record
