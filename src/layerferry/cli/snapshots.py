@@ -20,9 +20,15 @@ def snapshots_cmd(
     g = globals_of(ctx)
     found = snapshots(container, settings=g.settings)
     if not g.quiet and not g.json:
-        table = Table(
-            "container", "snapshot", "label", "created", "changes", "image", "volume data", box=None
-        )
+        table = Table(box=None)
+        # What the user types next is never cut short: the ID stays whole on one line, names
+        # and labels fold onto more lines; the other columns give way.
+        width = max((len(i.record.id) for i in found), default=8)
+        table.add_column("container", overflow="fold")
+        table.add_column("snapshot", no_wrap=True, min_width=width)
+        table.add_column("label", overflow="fold")
+        for column in ("created", "changes", "image", "volume data"):
+            table.add_column(column)
         for info in found:
             record = info.record
             image = human_bytes(info.image_size) if info.image_size is not None else "gone"

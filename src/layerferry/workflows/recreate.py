@@ -68,17 +68,23 @@ def recreate(
     start: bool,
     keep_replaced: str | None = None,
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+    on_failure: Callable[[], None] | None = None,
 ) -> Recreated:
-    """Create *plan*'s container from *image* on *site*; *source* is the normalized source."""
+    """Create *plan*'s container from *image* on *site*; *source* is the normalized source.
+
+    *on_failure* runs when the recreation fails, after what was made is removed and before the
+    replaced container is started again (a rollback puts its volumes' data back there)."""
     engine = site.engine
     undo = _Undo()
     try:
         _make_networks_and_volumes(engine, plan, undo, reporter)
         parked = _park(engine, plan.existing, keep_replaced, undo)
+        if on_failure is not None:
+            undo.add(on_failure)
         by_destination = {d.mount.destination: d for d in data}
         for item in data:
             if not item.mount.anonymous:
-                _fill(
+                fill(
                     site, image, item, item.mount.source, item.mount.source in plan.refill, reporter
                 )
         new_id = engine.create_container(plan.spec.create_body(image), plan.spec.name)
@@ -152,7 +158,7 @@ def _park(
     return old_id
 
 
-def _fill(
+def fill(
     site: Site, image: str, item: CapturedData, target: str, refill: bool, reporter: Reporter
 ) -> None:
     """Put *item*'s data into volume (or bind path) *target* on the site."""
@@ -181,7 +187,7 @@ def _fill_anonymous(
     for mount in site.engine.container(container_id).get("Mounts") or []:
         item = wanted.get(str(mount.get("Destination")))
         if item is not None and mount.get("Type") == "volume" and mount.get("Name"):
-            _fill(site, image, item, str(mount["Name"]), False, reporter)
+            fill(site, image, item, str(mount["Name"]), False, reporter)
 
 
 def _wait_running(engine: Engine, container_id: str) -> None:

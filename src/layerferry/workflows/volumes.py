@@ -68,8 +68,17 @@ def helper(engine: Engine, image: str, mount: MountSpec, *, read_only: bool) -> 
     try:
         yield helper_id
     finally:
-        with contextlib.suppress(LayerferryError):
-            engine.remove_container(helper_id, force=True)
+        _remove_helper(engine, helper_id)
+
+
+def _remove_helper(engine: Engine, helper_id: str) -> None:
+    """Remove a helper with its own anonymous volumes: those the image's ``VOLUME`` lines gave it
+    (a committed image declares the anonymous volumes of the container it was made from). The
+    engine removes only volumes it made for this container (mounted without a source): the
+    volume mounted by name at :data:`DATA_PATH`, named or another container's anonymous one,
+    always stays."""
+    with contextlib.suppress(LayerferryError):
+        engine.remove_container(helper_id, force=True, volumes=True)
 
 
 def capture_mount(engine: Engine, image: str, mount: MountSpec, cache: BlobCache) -> LayerEntry:
@@ -117,5 +126,4 @@ def empty_volume(engine: Engine, image: str, volume: str) -> None:
             hint="the image needs /bin/sh for this; remove the volume's files yourself",
         ) from exc
     finally:
-        with contextlib.suppress(LayerferryError):
-            engine.remove_container(helper_id, force=True)
+        _remove_helper(engine, helper_id)
