@@ -103,7 +103,7 @@ def _summary(g: Globals, result: SendResult, dry_run: bool) -> None:
                 h: {
                     "ok": o.report is not None,
                     "error": o.error,
-                    "layers_sent": o.report.layers_sent if o.report else None,
+                    "layers_sent": (0 if dry_run else o.report.layers_sent) if o.report else None,
                     "bytes_sent": o.report.bytes_sent if o.report else None,
                     "bytes_planned": o.report.plan.bytes_compressed if o.report else None,
                     "layers_planned": [
