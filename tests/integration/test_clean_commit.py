@@ -276,6 +276,8 @@ def test_c24_explicit_empty_command_is_empty_on_both_paths(world: World) -> None
     own_path = world.lf("--json", "commit", box, f"{box}:o", "-c", "CMD []", "--exclude", "/nope")
     assert own_path.returncode == 0, own_path.stderr.decode()
     assert json.loads(engine_path.stdout)["cmd"] == json.loads(own_path.stdout)["cmd"] == []
+    for out in (engine_path, own_path):  # the change sets Cmd: no drift line says it is "kept"
+        assert b"Cmd: container" not in out.stderr, out.stderr.decode()
     for tag in ("e", "o"):
         config = _config(world, f"{box}:{tag}")
         assert (config["Cmd"], config["Entrypoint"]) == ([], None)

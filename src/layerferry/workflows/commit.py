@@ -129,13 +129,23 @@ def warn_secret_paths(
             reporter.warn(f"{path} {fate}: {reason}; {advice}")
 
 
+_CHANGED_FIELD = {"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "USER": "User", "WORKDIR": "WorkingDir"}
+
+
 def _warn_secrets(
-    engine: Engine, container: str, info: dict[str, Any], opts: CommitOptions, reporter: Reporter
+    engine: Engine,
+    container: str,
+    info: dict[str, Any],
+    opts: CommitOptions,
+    reporter: Reporter,
+    *,
+    paths: bool,
 ) -> None:
     """Cheap checks by name only (the engine's commit path reads no content)."""
-    warn_secret_paths(
-        engine, container, reporter, skip=lambda p: opts.excludes.reason(p, False) is not None
-    )
+    if paths:
+        warn_secret_paths(
+            engine, container, reporter, skip=lambda p: opts.excludes.reason(p, False) is not None
+        )
     names = secret_env_names((info.get("Config") or {}).get("Env") or [])
     if names:
         reporter.warn(
@@ -158,8 +168,11 @@ def commit_container(
     drift = config_drift(
         base_config, info.get("Config") or {}, keep_container=opts.keep_container_config
     )
+    # A field a -c change sets is not "kept" from either side: its drift would mislead.
+    asked = {_CHANGED_FIELD.get(c.keyword) for c in opts.changes}
     for item in drift:
-        reporter.warn(item.describe())
+        if item.field not in asked:
+            reporter.warn(item.describe())
     changes = command_changes(base_config, drift) + opts.changes
     layers = len((image.get("RootFS") or {}).get("Layers") or [])
     if layers + 1 > opts.max_layers and not opts.squash:
@@ -176,7 +189,8 @@ def commit_container(
             reporter.step(f"{why}: layerferry builds the layer itself")
             own = True
     _warn_volumes(info, reporter)
-    _warn_secrets(engine, container, info, opts, reporter)
+    # Our own layer looks inside the files it writes and warns there (finding more than names).
+    _warn_secrets(engine, container, info, opts, reporter, paths=not own)
     if own:
         result = _own_commit(engine, container, name, info, image, changes, opts, cache, reporter)
     else:
