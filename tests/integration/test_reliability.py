@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,31 @@ from .conftest import World, _world
 from .test_transfer import _parts, _random_image, _staging, _tagged_on
 
 MB = 1_000_000
+
+
+def _lf_background(world: World, *args: str) -> subprocess.Popen[bytes]:
+    """layerferry running in the background, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "layerferry", *args],
+        env=world.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for(
+    proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, poll: float = 0.05
+) -> None:
+    """Wait until *ready*; fail with the process's stderr if it ends first, or after 60 s."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert time.monotonic() < deadline, what
+        time.sleep(poll)
+
+
+def _staged_over(world: World, size: int) -> Callable[[], bool]:
+    return lambda: any(s > size for s in _parts(world, "b").values())
 
 
 def test_ctrl_c_during_send_stops_cleanly_and_resumes(world: World) -> None:
@@ -144,17 +169,8 @@ def test_ctrl_c_during_migrate_leaves_source_and_target_as_they_were(world: Worl
     containers_before = world.listing("b", "ps", "-a", "--format", "{{.Names}}")
     world.sb.shape("b", 24)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "layerferry", "migrate", name, world.target, "--start"],
-            env=world.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while not any(s > 2 * MB for s in _parts(world, "b").values()):
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "the migration never started staging its layer"
-            time.sleep(0.05)
+        proc = _lf_background(world, "migrate", name, world.target, "--start")
+        _wait_for(proc, _staged_over(world, 2 * MB), "the migration never started staging")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -188,19 +204,11 @@ def test_target_engine_dies_in_the_middle_of_a_load(lone: World) -> None:
     tag = f"dies-{secrets.token_hex(3)}:1"
     _random_image(lone, tag, [40])
     assert lone.lf("send", "bb:local", lone.target).returncode == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "layerferry", "send", tag, lone.target],
-        env=lone.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _lf_background(lone, "send", tag, lone.target)
     # The load job's directory appears once every layer is staged and verified, just before the
     # host's `docker load` starts reading it: the engine is killed then, with no time to finish.
-    deadline = time.monotonic() + 60
-    while not list(_staging(lone, "b").glob("job-*")):
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        assert time.monotonic() < deadline, "the send never started its load"
-        time.sleep(0.002)
+    job_ready = lambda: bool(list(_staging(lone, "b").glob("job-*")))  # noqa: E731
+    _wait_for(proc, job_ready, "the send never started its load", poll=0.002)
     lone.sb.stop_engine("b", kill=True)
     _, err = proc.communicate(timeout=120)
     lone.sb.start_engine("b")
@@ -232,19 +240,10 @@ def test_target_engine_disk_fills_during_the_load(lone: World) -> None:
     )
     lone.sb.start_engine("b")
     assert lone.lf("send", "bb:local", lone.target).returncode == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "layerferry", "send", tag, lone.target],
-        env=lone.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _lf_background(lone, "send", tag, lone.target)
     # The space check before sending passes (about 60 MB needed, 95 MB free); then something
     # else on the host takes the space while the layer is on its way.
-    deadline = time.monotonic() + 60
-    while not any(s > 2 * MB for s in _parts(lone, "b").values()):
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        assert time.monotonic() < deadline, "the send never started staging"
-        time.sleep(0.01)
+    _wait_for(proc, _staged_over(lone, 2 * MB), "the send never started staging", poll=0.01)
     filler = data_root / "filler"
     subprocess.run(["fallocate", "-l", str(shutil.disk_usage(data_root).free - 4 * MB), filler])
     _, err = proc.communicate(timeout=120)
