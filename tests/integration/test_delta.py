@@ -63,7 +63,24 @@ def test_delta_loads_with_layerferry_where_the_base_is_and_is_refused_elsewhere(
     world.docker("a", "run", "--name", name, "bb:local", "sh", "-c", "echo two > /two.txt")
     world.docker("a", "commit", name, tag)
     delta = tmp_path / "delta.tar"
-    assert world.lf("save", tag, "--thin-for", str(inventory), "-o", str(delta)).returncode == 0
+    out = world.lf("save", tag, "--thin-for", str(inventory), "-o", str(delta))
+    assert out.returncode == 0, out.stderr.decode()
+    assert (
+        f"{delta}: writing 1 of 2 layers (the rest is left out: the receiver holds it)"
+        in out.stderr.decode()
+    )
+    verified = world.lf("verify", str(delta))
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert "left out: a delta for a receiver that holds them (1 layer)" in verified.stderr.decode()
+    # Loaded with the sender's own cache (which holds the left-out base): b holds the base, so
+    # the cache's copy is not sent, and nothing says it is.
+    same_cache = world.lf("load", str(delta), "--host", world.target)
+    assert same_cache.returncode == 0, same_cache.stderr.decode()
+    err = same_cache.stderr.decode()
+    assert "using the copy in the local cache" not in err
+    assert "sending 1 of 2 layers" in err
+    assert world.docker("b", "run", "--rm", tag, "cat", "/two.txt") == "two"
+    world.docker("b", "rmi", tag)
     fresh = str(tmp_path / "fresh-cache")  # the receiving site has no layer cache of ours
     out = world.lf("load", str(delta), "--host", world.target, LAYERFERRY_CACHE_DIR=fresh)
     assert out.returncode == 0, out.stderr.decode()
@@ -93,3 +110,11 @@ def test_delta_loads_with_layerferry_where_the_base_is_and_is_refused_elsewhere(
     assert "is not in the archive and ssh://lf-b does not have it" in message
     assert "load the image this delta was made against" in message
     assert world.listing("b", "images", "-q") == before
+
+    # The sender's own cache holds the base b lacks: that copy is sent, and the warning says so.
+    out = world.lf("load", str(orphan), "--host", world.target)
+    assert out.returncode == 0, out.stderr.decode()
+    err = out.stderr.decode()
+    assert err.count("using the copy in the local cache") == 1
+    assert f"{child}: layer 1 (sha256:" in err
+    world.docker("b", "rmi", child)

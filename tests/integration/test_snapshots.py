@@ -47,7 +47,9 @@ def test_rollback_of_a_removed_container_saves_its_volume_first(world: World) ->
     listed = _snapshots(world, name)
     assert [s["label"] for s in listed] == ["s1", "pre-rollback"]
     assert listed[1]["snapshot"] == result["backup"]
-    assert listed[1]["volumes"] == [f"volume '{vol}'"]
+    assert [(v["name"], v["kind"], v["anonymous"]) for v in listed[1]["volumes"]] == [
+        (vol, "volume", False)
+    ]
 
     # The data from before is one rollback away.
     out = world.lf("--json", "rollback", name, result["backup"], "--prune")
@@ -75,7 +77,9 @@ def test_rollback_keeps_anonymous_volume_data_the_snapshot_lacks(world: World) -
     # The data is also kept: the pre-rollback snapshot holds the anonymous volume.
     listed = _snapshots(world, name)
     assert [s["label"] for s in listed] == ["s1", "pre-rollback"]
-    assert listed[1]["volumes"] == ["anonymous volume at /anon"]
+    assert [(v["kind"], v["anonymous"], v["destination"]) for v in listed[1]["volumes"]] == [
+        ("volume", True, "/anon")
+    ]
     assert json.loads(out.stdout)["backup"] == listed[1]["snapshot"]
     # The pruned container's anonymous volume went with it; no helper left one behind.
     assert _dangling(world) == before

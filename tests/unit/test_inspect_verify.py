@@ -6,13 +6,18 @@ import json
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from layerferry.archive.writer import ArchiveImage
 from layerferry.copy.blobcache import BlobCache
+from layerferry.copy.destinations import ArchiveFileDestination
+from layerferry.copy.engine import copy_images
 from layerferry.errors import IntegrityError, NotFoundError, UsageError
+from layerferry.reporting import RecordingReporter
+from layerferry.tario.compression import Compression
 from layerferry.workflows._common import choose_images, name_images
 from layerferry.workflows.inspect import describe, inspect_archive, verify_archive
 from tests.archivegen import Tar, docker_legacy, make_img, oci_layout
@@ -268,3 +273,93 @@ def test_load_of_a_rootfs_from_standard_input_says_import_dash(tmp_path: Path) -
     assert (
         b"`docker import - NAME:TAG`" in out.stderr and b"import standard input" not in out.stderr
     )
+
+
+# -- deltas written by `save --thin-for` ---------------------------------------------------------
+def _delta(tmp_path: Path) -> tuple[ArchiveImage, Path]:
+    cache = BlobCache(tmp_path / "writer-cache")
+    image = random_image(cache, seed=21, n_layers=3, tags=["app:5"])
+    target = tmp_path / "delta.tar"
+    present = {image.config.chain_ids[1]}  # the receiver holds the first two layers
+    destination = ArchiveFileDestination(target, Compression.NONE, cache, present_chains=present)
+    copy_images([image], destination, thin=True)
+    return image, target
+
+
+def _rewrite(source: Path, target: Path, keep: Callable[[str], bool]) -> Path:
+    with tarfile.open(source) as src, tarfile.open(target, "w") as out:
+        for member in src:
+            if keep(member.name):
+                out.addfile(member, src.extractfile(member) if member.isfile() else None)
+    return target
+
+
+def test_verify_accepts_a_delta_and_names_what_it_leaves_out(tmp_path: Path) -> None:
+    image, path = _delta(tmp_path)
+    base = [str(d) for d in image.config.diff_ids[:2]]
+    reporter = RecordingReporter()
+    result = verify_archive(path, reporter=reporter)
+    assert result.ok and result.problems == []
+    assert reporter.steps == [
+        f"{path}: verified 1 image(s), 1 layer(s): every digest, size and diff ID matches",
+        f"{path}: left out: a delta for a receiver that holds them (2 layers)",
+    ]
+    out = lf("--json", "verify", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"] is True and report["delta"] is True and report["left_out"] == base
+    assert report["images"][0]["layers"] == 3 and report["images"][0]["left_out"] == 2
+
+
+def test_verify_still_checks_the_layers_a_delta_carries(tmp_path: Path) -> None:
+    image, path = _delta(tmp_path)
+    data = bytearray(path.read_bytes())
+    with tarfile.open(path) as tar:
+        layer = next(m for m in tar if m.name == f"blobs/sha256/{image.config.diff_ids[2].hex}")
+    data[layer.offset_data + 10] ^= 0x55
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(data))
+    out = lf("--json", "verify", str(bad), cwd=tmp_path)
+    assert out.returncode == 4
+    assert "app:5: layer 3" in json.loads(out.stdout)["problems"][0]
+
+
+def test_a_missing_layer_is_an_error_unless_the_archive_says_it_left_it_out(
+    tmp_path: Path,
+) -> None:
+    image, path = _delta(tmp_path)
+    # Without its delta record, the same archive is one that lacks two layers: exit 4.
+    unmarked = _rewrite(path, tmp_path / "unmarked.tar", lambda n: not n.startswith("layerferry"))
+    out = lf("--json", "verify", str(unmarked), cwd=tmp_path)
+    assert out.returncode == 4
+    report = json.loads(out.stdout)
+    assert report["delta"] is False
+    assert "app:5: layer 1 (blobs/sha256/" in report["problems"][0]
+    assert "is not in the archive" in report["problems"][0]
+    # A layer the record does not name, missing too: still an error.
+    change = image.config.diff_ids[2].hex
+    cut = _rewrite(path, tmp_path / "cut.tar", lambda n: not n.endswith(change))
+    result = verify_archive(cut)
+    assert not result.ok
+    assert result.problems == [
+        f"{cut}: app:5: layer 3 (blobs/sha256/{change}, diff ID sha256:{change}) is not in the "
+        "archive"
+    ]
+
+
+def test_inspect_shows_a_delta_and_its_left_out_layers(tmp_path: Path) -> None:
+    image, path = _delta(tmp_path)
+    base = [str(d) for d in image.config.diff_ids[:2]]
+    summary = describe(inspect_archive(path))
+    assert summary["ok"] and summary["delta"] is True and summary["left_out"] == base
+    assert [layer["left_out"] for layer in summary["images"][0]["layers"]] == [True, True, False]
+    out = lf("inspect", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1] == "delta: left out: a delta for a receiver that holds them (2 layers)"
+    assert lines[2:4] == [f"  {d}" for d in base]
+    layer_lines = [line for line in lines if line.startswith("      ")]
+    assert [line.split()[1:3] for line in layer_lines[:2]] == [["left", "out"]] * 2
+    assert "problem" not in out.stderr
+    plain = describe(inspect_archive(archive(tmp_path)))
+    assert plain["delta"] is False and plain["left_out"] == []

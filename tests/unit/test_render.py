@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from layerferry.cli import _container, snapshots
+from layerferry.cli import inventory as inventory_cli
 from layerferry.cli._app import Globals, run
 from layerferry.cli._render import ConsoleReporter
+from layerferry.oci.digest import Digest
 from layerferry.workflows.describe import DataPlan, MovePlan
-from layerferry.workflows.record import ContainerRecord
+from layerferry.workflows.inventory import Inventory, InventoryImage
+from layerferry.workflows.record import ContainerRecord, DataRecord
 from layerferry.workflows.snapshot import SnapshotInfo
-from layerferry.workflows.spec import ContainerSpec
+from layerferry.workflows.spec import ContainerSpec, MountSpec
 
 TRICKY = ["see [/docs]", "[bold]important[/bold] [red]x", "/tmp/x[/b]", "[/x]", ":smile:"]
 
@@ -88,3 +93,57 @@ def test_the_snapshots_table_prints_a_bracketed_label(
     assert run(snapshots.app, ["snapshots"]) == 0
     err = capsys.readouterr().err
     assert "[/x]" in err and "[bold]important[/bold]" in err and "c[/x]" in err
+
+
+def test_snapshots_json_gives_volumes_as_data(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = ContainerSpec(name="notes", config={}, host_config={})
+    named = MountSpec(type="volume", destination="/data", source="notes-data")
+    anon = MountSpec(type="volume", destination="/anon", source="f" * 64, anonymous=True)
+    record = ContainerRecord(
+        container="notes", created="2026-01-01T00:00:00+00:00", image="layerferry/notes:s",
+        image_id="sha256:" + "0" * 64, state="running", layer_size=1, spec=spec,
+        attributes={}, id="s1", label="l",
+        data=(DataRecord(named, "sha256:" + "1" * 64, 10), DataRecord(anon, "sha256:" + "2" * 64, 3)),
+    )  # fmt: skip
+    monkeypatch.setattr(
+        snapshots, "snapshots", lambda container, settings: [SnapshotInfo(record, 5)]
+    )
+    assert run(snapshots.app, ["--json", "snapshots"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["snapshots"]
+    assert listed["volumes"] == [
+        {
+            "name": "notes-data",
+            "kind": "volume",
+            "anonymous": False,
+            "destination": "/data",
+            "bytes": 10,
+        },
+        {"name": "f" * 64, "kind": "volume", "anonymous": True, "destination": "/anon", "bytes": 3},
+    ]
+
+
+def test_inventory_to_a_file_prints_a_json_summary(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    base, change = Digest.of(b"base"), Digest.of(b"change")
+    record = Inventory(
+        host="ssh://lf-b",
+        engine={},
+        images=[
+            InventoryImage("sha256:" + "a" * 64, ["bb:local"], [base]),
+            InventoryImage("sha256:" + "b" * 64, ["app:1"], [base, change]),
+        ],
+    )
+    monkeypatch.setattr(inventory_cli, "inventory", lambda host, settings: record)
+    target = tmp_path / "inv.json"
+    assert run(inventory_cli.app, ["--json", "inventory", "-o", str(target)]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "file": str(target),
+        "host": "ssh://lf-b",
+        "images": 2,
+        "layers": 2,
+        "layer_chains": 2,
+    }
+    assert Inventory.read(target).chains == record.chains

@@ -13,14 +13,22 @@ from hypothesis import strategies as st
 
 from layerferry.archive.classify import ArchiveFormat
 from layerferry.archive.encoding import GzipEncoder, PlainEncoder, ZstdFrameEncoder
-from layerferry.archive.read import read_stream
+from layerferry.archive.read import ReadOptions, read_path, read_stream
 from layerferry.archive.scan import CachingSink, MeasuringSink
-from layerferry.archive.writer import ArchiveImage, StoredLayer, iter_archive, stored_layers
+from layerferry.archive.writer import (
+    THIN_MEMBER,
+    ArchiveImage,
+    StoredLayer,
+    iter_archive,
+    stored_layers,
+)
 from layerferry.copy.blobcache import BlobCache
 from layerferry.copy.destinations import ArchiveFileDestination
+from layerferry.copy.engine import copy_images
 from layerferry.errors import IntegrityError, UsageError
 from layerferry.oci import mediatypes as mt
 from layerferry.oci.descriptor import Descriptor
+from layerferry.reporting import RecordingReporter
 from layerferry.tario.compression import Compression
 from tests.archivegen import Img, Tar, docker_legacy, oci_layout, sha, skopeo_dir
 from tests.imagegen import layer_tar, make_image, random_image
@@ -204,3 +212,75 @@ def test_property_every_form_reads_back_the_same_digests(
     assert str(image.config.digest) == img.config_digest
     assert [str(e.diff_id) for e in image.layers] == img.diff_ids
     assert [str(t) for t in image.tags] == img.tags
+
+
+def _delta(cache: BlobCache, tmp_path: Path) -> tuple[ArchiveImage, Path, RecordingReporter]:
+    """What `save --thin-for` writes for a receiver holding the image's first layer."""
+    image = random_image(cache, seed=11, n_layers=2, tags=["app:2"])
+    target = tmp_path / "delta.tar"
+    present = {image.config.chain_ids[0]}
+    reporter = RecordingReporter()
+    destination = ArchiveFileDestination(target, Compression.NONE, cache, present_chains=present)
+    copy_images([image], destination, reporter=reporter, thin=True)
+    return image, target, reporter
+
+
+def test_a_delta_names_the_layers_it_leaves_out(cache: BlobCache, tmp_path: Path) -> None:
+    image, target, reporter = _delta(cache, tmp_path)
+    files = members(target.read_bytes())
+    base, change = image.config.diff_ids
+    assert f"blobs/sha256/{base.hex}" not in files and f"blobs/sha256/{change.hex}" in files
+    record = json.loads(files[THIN_MEMBER])
+    assert record["format"] == "layerferry-thin" and record["left_out"] == [str(base)]
+    # Both views still list both layers: plain `docker load` takes it where the base is.
+    assert len(json.loads(files["manifest.json"])[0]["Layers"]) == 2
+    assert reporter.steps[0] == (
+        f"{target}: writing 1 of 2 layers (the rest is left out: the receiver holds it)"
+    )
+
+
+def test_a_full_archive_has_no_delta_record_and_says_writing(
+    cache: BlobCache, tmp_path: Path
+) -> None:
+    image = random_image(cache, seed=12, n_layers=2, tags=["app:3"])
+    target = tmp_path / "full.tar"
+    reporter = RecordingReporter()
+    destination = ArchiveFileDestination(target, Compression.NONE, cache, present_chains=set())
+    copy_images([image], destination, reporter=reporter, thin=True)
+    assert THIN_MEMBER not in members(target.read_bytes())
+    assert reporter.steps[0] == f"{target}: writing 2 layers"
+
+
+def test_a_delta_whose_receiver_holds_every_layer_writes_only_metadata(
+    cache: BlobCache, tmp_path: Path
+) -> None:
+    image = random_image(cache, seed=13, n_layers=2, tags=["app:4"])
+    target = tmp_path / "meta.tar"
+    reporter = RecordingReporter()
+    present = set(image.config.chain_ids)
+    destination = ArchiveFileDestination(target, Compression.NONE, cache, present_chains=present)
+    copy_images([image], destination, reporter=reporter, thin=True)
+    assert reporter.steps[0] == (
+        f"{target}: writing the image metadata only (all 2 layers left out: the receiver holds them)"
+    )
+    record = json.loads(members(target.read_bytes())[THIN_MEMBER])
+    assert record["left_out"] == [str(d) for d in image.config.diff_ids]
+
+
+def test_a_left_out_layer_in_the_local_cache_is_only_a_candidate(
+    cache: BlobCache, tmp_path: Path
+) -> None:
+    """Reading a delta where the cache holds the left-out layer warns nothing by itself: `load`
+    warns only if that copy is sent (the receiver may hold it)."""
+    image, target, _ = _delta(cache, tmp_path)
+    base = image.config.diff_ids[0]
+    reading = read_path(target, CachingSink(cache), ReadOptions(thin=True))
+    assert reading.findings.warnings == []
+    assert reading.is_delta and reading.left_out == [base]
+    assert list(reading.cache_fills()) == [base]
+    assert "layer 1" in reading.cache_fills()[base]
+    elsewhere = read_path(
+        target, CachingSink(BlobCache(tmp_path / "other")), ReadOptions(thin=True)
+    )
+    assert elsewhere.cache_fills() == {}
+    assert [layer.left_out for layer in elsewhere.images[0].layers] == [True, False]

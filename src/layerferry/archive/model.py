@@ -50,6 +50,10 @@ class ReadLayer:
     media_type: str
     entry: LayerEntry | None
     """The blob cache entry, when the reader kept the layer."""
+    left_out: bool = False
+    """Not in the archive, and the archive says it left it out (a delta, ``save --thin-for``)."""
+    from_cache: bool = False
+    """Not in the archive; *entry* is the local blob cache's copy (used only if sent)."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,38 @@ class ArchiveReading:
     members: int = 0
     ended_cleanly: bool = True
     attachments: dict[str, Attachment] = field(default_factory=dict)
+    left_out: list[Digest] = field(default_factory=list)
+    """Diff IDs the archive says it leaves out (its delta record); empty: not a delta."""
 
     @property
     def ok(self) -> bool:
         return not self.findings.problems
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.left_out)
+
+    def left_out_layers(self) -> list[Digest]:
+        """The layers the images list that are absent because the archive is a delta."""
+        seen: dict[Digest, None] = {}
+        for image in self.images:
+            for layer in image.layers:
+                if layer.left_out:
+                    seen.setdefault(layer.diff_id, None)
+        return list(seen)
+
+    def cache_fills(self) -> dict[Digest, str]:
+        """Layers absent from the archive that the local cache supplies: per diff ID, a line
+        for the warning to give if that copy is actually sent."""
+        out: dict[Digest, str] = {}
+        for image in self.images:
+            for layer in image.layers:
+                if layer.from_cache and layer.diff_id not in out:
+                    out[layer.diff_id] = (
+                        f"{self.source}: {image.label}: layer {layer.index} ({layer.diff_id}) "
+                        "is not in the archive; using the copy in the local cache"
+                    )
+        return out
 
     def archive_images(self) -> list[ArchiveImage]:
         """The images for the copy engine; every layer must be in the blob cache."""

@@ -10,13 +10,15 @@ copies, and any of these wrapped in another tar (in a folder or as a nested file
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ArchiveError, IntegrityError, NotFoundError
+from ..errors import ArchiveError, IntegrityError, LayerferryError, NotFoundError
 from ..oci.descriptor import Platform
+from ..oci.digest import Digest
 from ..tario.compression import Compression, count_input, open_decompressed
 from ..tario.reader import TarReader
 from ..tario.stream import IterStream, Readable
@@ -29,6 +31,7 @@ from .platforms import matches
 from .resolve import Resolver, check_unique_tags, join_views, merge_same_config
 from .scan import Contents, LayerSink, MeasuringSink, check_links, scan
 from .views import docker_view
+from .writer import THIN_FORMAT, THIN_MEMBER
 
 OpenMember = Callable[[str], contextlib.AbstractContextManager[Readable]]
 """Opens one member of the input again by name (a second pass), for a nested image archive."""
@@ -134,7 +137,8 @@ def _interpret(
     if found.format is None:
         return _nested(contents, found, sink, options, what, reopen, depth)
     findings = Findings(options.strict)
-    images, resolver = _resolve(contents, found, sink, options, findings, what)
+    left_out = _thin_record(contents, found.root, findings, what)
+    images, resolver = _resolve(contents, found, sink, options, findings, what, left_out)
     if found.found_under:
         findings.warn(
             f"{what}: no image metadata at the top level; found an image archive under {found.root}"
@@ -150,7 +154,29 @@ def _interpret(
         nested=found.found_under,
         members=contents.members,
         attachments=attachments,
+        left_out=left_out,
     )
+
+
+def _thin_record(contents: Contents, root: str, findings: Findings, what: str) -> list[Digest]:
+    """The layers a delta written by layerferry says it leaves out (:data:`THIN_MEMBER`)."""
+    blob = contents.get(root + THIN_MEMBER)
+    if blob is None:
+        return []
+    where = f"{what}: {THIN_MEMBER}"
+    try:
+        record = json.loads(blob.data) if blob.data is not None else None
+        if not isinstance(record, dict) or record.get("format") != THIN_FORMAT:
+            raise ValueError("not a layerferry delta record")
+        listed = record.get("left_out")
+        if not isinstance(listed, list) or not all(isinstance(d, str) for d in listed):
+            raise ValueError("left_out is not a list of diff IDs")
+        return list(dict.fromkeys(Digest.parse(d) for d in listed))
+    except (ValueError, LayerferryError) as exc:
+        findings.problem(
+            ArchiveError(f"{where}: {exc}", hint="the archive is damaged; copy it again")
+        )
+        return []
 
 
 def _attachments(contents: Contents, root: str) -> dict[str, Attachment]:
@@ -171,9 +197,13 @@ def _resolve(
     options: ReadOptions,
     findings: Findings,
     what: str,
+    left_out: list[Digest] | None = None,
 ) -> tuple[list[ReadImage], Resolver]:
     fmt, root = found.format, found.root
-    resolver = Resolver(contents, findings, options.limits, sink.cache, what, options.thin)
+    resolver = Resolver(
+        contents, findings, options.limits, sink.cache, what, options.thin,
+        frozenset(left_out or ()),
+    )  # fmt: skip
     walker = LayoutWalker(
         contents,
         root,

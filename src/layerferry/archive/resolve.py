@@ -35,8 +35,11 @@ class Resolver:
         cache: BlobCache | None,
         what: str,
         thin: bool = False,
+        left_out: frozenset[Digest] = frozenset(),
     ) -> None:
         self._thin = thin
+        self._left_out = left_out
+        """Diff IDs the archive's delta record says it leaves out."""
         self._contents = contents
         self._findings = findings
         self._limits = limits
@@ -167,14 +170,17 @@ class Resolver:
         self, where: str, number: int, ref: LayerRef, diff_id: Digest, media_type: str
     ) -> ReadLayer:
         entry = self._cache.layer(diff_id) if self._cache is not None and ref.member else None
+        left_out = bool(ref.member) and diff_id in self._left_out
         if entry is not None:
-            self._findings.warn(
-                f"{where} ({ref.named}) is not in the archive; using the copy in the local cache"
-            )
-        elif ref.member and self._thin:
+            # Warned about only if this copy is sent (the receiver may hold the layer).
+            return ReadLayer(
+                number, "", diff_id, entry.size, None, None, Compression.NONE, media_type, entry,
+                left_out=left_out, from_cache=True,
+            )  # fmt: skip
+        if ref.member and (self._thin or left_out):
             desc = ref.descriptor
             known = desc.size if desc is not None and desc.digest == diff_id else 0
-            entry = LayerEntry.missing(diff_id, known)
+            entry = LayerEntry.missing(diff_id, known) if self._thin else None
         elif ref.member:
             self._problem(
                 f"{where} ({ref.named}, diff ID {diff_id}) is not in the archive",
@@ -182,7 +188,10 @@ class Resolver:
                 "or save it again in full",
             )
         size = entry.size if entry else None
-        return ReadLayer(number, "", diff_id, size, None, None, Compression.NONE, media_type, entry)
+        return ReadLayer(
+            number, "", diff_id, size, None, None, Compression.NONE, media_type, entry,
+            left_out=left_out,
+        )  # fmt: skip
 
     def _escapes(self, where: str, member: str) -> bool:
         target = self._contents.outside(member)

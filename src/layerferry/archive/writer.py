@@ -3,7 +3,9 @@
 Docker 20.10 reads ``manifest.json``; Docker >= 25 and OCI tools read ``index.json``; both views
 name the same blobs under ``blobs/sha256/``. Metadata comes first so a one-pass reader can plan
 before the layers arrive. A *thin* archive leaves out layers the receiver already has; both views
-still list them (DESIGN §3: this form loads on every engine measured).
+still list them (DESIGN §3: this form loads on every engine measured). A thin archive written
+for a receiver (``save --thin-for``) says so in :data:`THIN_MEMBER`, which names the left-out
+layers' diff IDs, so a reader can tell a delta from a damaged archive; engines ignore the member.
 """
 
 from __future__ import annotations
@@ -81,6 +83,34 @@ def stored_layers(
         else:
             out[entry.diff_id] = StoredLayer(Descriptor(mt.OCI_LAYER, entry.diff_id, entry.size))
     return out
+
+
+THIN_MEMBER = "layerferry/thin.json"
+"""Written in a delta: ``{"format": "layerferry-thin", "left_out": [diff IDs]}``."""
+THIN_FORMAT = "layerferry-thin"
+
+
+def left_out_layers(images: Sequence[ArchiveImage], include: set[Digest] | None) -> list[Digest]:
+    """Diff IDs of the layers a thin archive leaves out, each once, in first-use order."""
+    if include is None:
+        return []
+    out: dict[Digest, None] = {}
+    for image in images:
+        for entry in image.layers:
+            if entry.diff_id not in include:
+                out.setdefault(entry.diff_id, None)
+    return list(out)
+
+
+def thin_record(left_out: Sequence[Digest]) -> bytes:
+    return canonical_json(
+        {
+            "format": THIN_FORMAT,
+            "version": 1,
+            "left_out": [str(d) for d in left_out],
+            "reason": "a delta for a receiver that holds these layers",
+        }
+    )
 
 
 def _blob_name(digest: Digest) -> str:
@@ -185,11 +215,17 @@ def layers_to_write(
     return list(chosen.values())
 
 
-def _iter_metadata(plan: _Plan, encoder: Encoder) -> Iterator[bytes]:
-    """Every member but the layers: layout marker, both indexes, configs and manifests."""
+def _iter_metadata(
+    plan: _Plan, encoder: Encoder, left_out: Sequence[Digest] = ()
+) -> Iterator[bytes]:
+    """Every member but the layers: layout marker, both indexes, the delta record (when
+    *left_out* names layers), configs and manifests."""
     yield from encoder.raw(_file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"})))
     yield from encoder.raw(_file("index.json", plan.index().to_bytes()))
     yield from encoder.raw(_file("manifest.json", plan.docker_manifest()))
+    if left_out:
+        yield from encoder.raw(member_header("layerferry/", 0, directory=True))
+        yield from encoder.raw(_file(THIN_MEMBER, thin_record(left_out)))
     yield from encoder.raw(member_header("blobs/", 0, directory=True))
     yield from encoder.raw(member_header("blobs/sha256/", 0, directory=True))
     written: set[Digest] = set()
@@ -217,8 +253,12 @@ def iter_archive(
     include: set[Digest] | None = None,
     layers: dict[Digest, StoredLayer] | None = None,
     extras: Sequence[ExtraMember] = (),
+    mark_thin: bool = False,
 ) -> Iterator[bytes]:
     """Yield the encoded archive. Layers whose diff ID is not in *include* are left out (thin).
+
+    With *mark_thin* (an archive file for a receiver) the left-out layers are named in
+    :data:`THIN_MEMBER`, so ``verify`` and ``inspect`` can tell the delta from a damaged archive.
 
     *extras* are written after the layers, each streamed and checked against its size.
 
@@ -228,7 +268,8 @@ def iter_archive(
     Metadata comes first, so a one-pass reader can plan before the layers arrive.
     """
     plan = _Plan.make(images, layers)
-    yield from _iter_metadata(plan, encoder)
+    left_out = left_out_layers(images, include) if mark_thin else []
+    yield from _iter_metadata(plan, encoder, left_out)
     written: set[Digest] = set()
     for entry in layers_to_write(images, include):
         stored = plan.layers[entry.diff_id]

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from ..units import human_bytes
-from ..workflows.inspect import describe, inspect_archive
+from ..workflows.inspect import describe, inspect_archive, left_out_line
 from ._app import app, globals_of, limits_option
 
 BAR_WIDTH = 24
@@ -46,7 +46,11 @@ def render(summary: dict[str, Any]) -> str:
         kind += f", {summary['compression']}-compressed"
     if summary["nested"]:
         kind += f", found at {summary['nested']}"
-    lines = [f"{summary['source']}: {kind}, {len(images)} image(s)", ""]
+    lines = [f"{summary['source']}: {kind}, {len(images)} image(s)"]
+    if summary["delta"]:
+        lines.append(f"delta: {left_out_line(len(summary['left_out']))}")
+        lines += [f"  {diff_id}" for diff_id in summary["left_out"]]
+    lines.append("")
     for image in images:
         lines += _image_lines(image) + [""]
     if summary["problems"]:
@@ -98,6 +102,8 @@ def _layer_lines(layers: list[dict[str, Any]]) -> list[str]:
         filled = round(BAR_WIDTH * (size or 0) / biggest)
         bar = "█" * filled + "·" * (BAR_WIDTH - filled)
         shown = human_bytes(size) if size is not None else "absent"
+        if layer["left_out"]:
+            shown = "left out"
         packed = human_bytes(layer["stored_size"]) if layer["stored_size"] is not None else "-"
         created = (layer["created_by"] or "").replace("\n", " ")
         if len(created) > 60:

@@ -7,7 +7,7 @@ import typer
 
 from ..copy.destinations import check_writable, write_atomically
 from ..units import plural
-from ..workflows.inventory import inventory
+from ..workflows.inventory import Inventory, inventory
 from ._app import app, globals_of
 
 
@@ -38,3 +38,15 @@ def inventory_cmd(
             f"{record.host}: {plural(len(record.images), 'image')}, "
             f"{plural(len(record.chains), 'layer chain')} recorded in {output}"
         )
+        g.emit(summary(record, output))
+
+
+def summary(record: Inventory, output: str) -> dict[str, object]:
+    """``--json`` with ``-o FILE``: what was recorded where (the record itself is in the file)."""
+    return {
+        "file": output,
+        "host": record.host,
+        "images": len(record.images),
+        "layers": len({d for image in record.images for d in image.diff_ids}),
+        "layer_chains": len(record.chains),
+    }

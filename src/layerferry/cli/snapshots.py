@@ -63,7 +63,16 @@ def snapshots_cmd(
                     "image_bytes": i.image_size,
                     "layer_bytes": i.record.layer_size,
                     "data_bytes": i.record.data_size,
-                    "volumes": [d.mount.label for d in i.record.data],
+                    "volumes": [
+                        {
+                            "name": d.mount.source,
+                            "kind": d.mount.type,
+                            "anonymous": d.mount.anonymous,
+                            "destination": d.mount.destination,
+                            "bytes": d.size,
+                        }
+                        for d in i.record.data
+                    ],
                 }
                 for i in found
             ]

@@ -30,8 +30,15 @@ def verify_cmd(
             "source": summary["source"],
             "format": summary["format"],
             "ok": result.ok,
+            "delta": summary["delta"],
+            "left_out": summary["left_out"],
             "images": [
-                {"id": i["id"], "tags": i["tags"], "layers": len(i["layers"])}
+                {
+                    "id": i["id"],
+                    "tags": i["tags"],
+                    "layers": len(i["layers"]),
+                    "left_out": sum(1 for layer in i["layers"] if layer["left_out"]),
+                }
                 for i in summary["images"]
             ],
             "problems": result.problems,

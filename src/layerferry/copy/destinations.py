@@ -269,8 +269,12 @@ class ArchiveFileDestination:
     """An archive file, written beside its final name and renamed only when complete.
 
     With *present_chains* (a recorded inventory of the receiving engine) it is a delta: layers
-    whose chain the receiver holds are left out.
+    whose chain the receiver holds are left out, and the archive names them
+    (:data:`~layerferry.archive.writer.THIN_MEMBER`).
     """
+
+    writes_file = True
+    """The copy engine's progress lines say "writing" and "left out", not "sending"."""
 
     def __init__(
         self,
@@ -290,7 +294,9 @@ class ArchiveFileDestination:
     def _chunks(self, images: Sequence[ArchiveImage], include: set[Digest]) -> Iterator[bytes]:
         layers = stored_layers(images, self._cache, self._layer_compression)
         encoder = encoder_for(self._compression, self._cache)
-        return iter_archive(images, encoder, include=include, layers=layers)
+        return iter_archive(
+            images, encoder, include=include, layers=layers, mark_thin=bool(self._present)
+        )
 
     def inventory(self, images: Sequence[ArchiveImage]) -> list[Holding]:
         return holdings_by_chains(images, self._present, [False] * len(images))

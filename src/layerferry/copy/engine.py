@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..archive.writer import ArchiveImage
@@ -31,10 +31,13 @@ def copy_images(
     reporter: Reporter | None = None,
     thin: bool = True,
     dry_run: bool = False,
+    before_send: Callable[[Plan], None] | None = None,
 ) -> CopyReport:
     """Copy *images* to *destination*, sending only what it lacks (all of it when not *thin*).
 
     With *dry_run* only the plan is made: the destination is asked, nothing is sent.
+    *before_send* sees the plan once it is made, before any byte moves (``load`` warns there
+    about the layers it takes from the local cache, only those actually sent).
     """
     reporter = reporter or NullReporter()
     holdings = destination.inventory(images) if thin else [Holding(False)] * len(images)
@@ -43,8 +46,11 @@ def copy_images(
     sent = [0]
     if dry_run:
         return CopyReport(destination=destination.where, plan=plan, bytes_sent=0)
+    if before_send is not None:
+        before_send(plan)
     if plan.to_load:
-        reporter.step(_plan_line(destination.where, plan, thin))
+        writes_file = bool(getattr(destination, "writes_file", False))
+        reporter.step(_plan_line(destination.where, plan, thin, writes_file))
         destination.receive(plan.to_load, plan.include, sent)
     for image_plan in plan.images:
         if image_plan.present:
@@ -75,12 +81,22 @@ def _check_absent(plan: Plan, where: str) -> None:
                 )
 
 
-def _plan_line(where: str, plan: Plan, thin: bool) -> str:
+def _plan_line(where: str, plan: Plan, thin: bool, writes_file: bool = False) -> str:
     total = len({layer.diff_id for image in plan.to_load for layer in image.layers})
     moving = len(plan.layers)
     size = human_bytes(plan.bytes_compressed)
-    if not thin:
+    if not thin or (writes_file and moving == total):
         return f"{where}: writing {plural(moving, 'layer')}"
+    if writes_file and moving == 0:
+        return (
+            f"{where}: writing the image metadata only (all {plural(total, 'layer')} left out: "
+            "the receiver holds them)"
+        )
+    if writes_file:
+        return (
+            f"{where}: writing {moving} of {plural(total, 'layer')} (the rest is left out: "
+            "the receiver holds it)"
+        )
     if moving == 0:
         return f"{where}: all {plural(total, 'layer')} already there; sending the image metadata"
     if moving < total:

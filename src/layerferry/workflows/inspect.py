@@ -22,6 +22,7 @@ from ..archive.scan import MeasuringSink
 from ..errors import IntegrityError
 from ..oci.config import ImageConfig
 from ..reporting import NullReporter, Reporter
+from ..units import plural
 from ._args import as_path_or_stream
 
 
@@ -93,12 +94,27 @@ def verify_archive(
     for problem in reading.findings.problems:
         reporter.step(f"problem: {problem}")
     if reading.ok:
-        layers = len({layer.diff_id for image in reading.images for layer in image.layers})
+        left_out = reading.left_out_layers()
+        layers = len(
+            {
+                layer.diff_id
+                for image in reading.images
+                for layer in image.layers
+                if not layer.left_out
+            }
+        )
         reporter.step(
             f"{reading.source}: verified {len(reading.images)} image(s), {layers} layer(s): "
             "every digest, size and diff ID matches"
         )
+        if left_out:
+            reporter.step(f"{reading.source}: {left_out_line(len(left_out))}")
     return VerifyResult(reading)
+
+
+def left_out_line(count: int) -> str:
+    """What ``verify`` and ``inspect`` say of the layers a delta leaves out."""
+    return f"left out: a delta for a receiver that holds them ({plural(count, 'layer')})"
 
 
 # -- describing ---------------------------------------------------------------------------------
@@ -177,6 +193,7 @@ def describe_image(image: ReadImage) -> dict[str, Any]:
                 "stored_digest": str(layer.stored_digest) if layer.stored_digest else None,
                 "compression": layer.compression.value,
                 "member": layer.member or None,
+                "left_out": layer.left_out,
                 "created_by": history[layer.index - 1] if layer.index <= len(history) else None,
             }
             for layer in image.layers
@@ -202,6 +219,8 @@ def describe(reading: ArchiveReading) -> dict[str, Any]:
         "compression": reading.compression.value,
         "nested": reading.nested,
         "ok": reading.ok,
+        "delta": reading.is_delta,
+        "left_out": [str(d) for d in reading.left_out_layers()],
         "images": [describe_image(i) for i in reading.images],
         "problems": [str(p) for p in reading.findings.problems],
         "warnings": list(reading.findings.warnings),

@@ -24,6 +24,7 @@ from ..copy.destinations import (
     check_writable,
 )
 from ..copy.engine import CopyReport, copy_images
+from ..copy.plan import Plan
 from ..copy.sources import ArchiveSource, DaemonSource
 from ..daemon.engine import connect_local
 from ..errors import Interrupted, LayerferryError, PartialFailure, UsageError
@@ -170,6 +171,14 @@ def load(
     )
     reading = ArchiveSource(settings.blob_cache(), options, reporter).read(source)
     images = name_images(choose_images(reading.archive_images(), select), tag)
+    from_cache = reading.cache_fills()
+
+    def warn_cache_use(plan: Plan) -> None:
+        # Only for the layers actually sent: those the receiver holds never leave the cache.
+        for diff_id in plan.include:
+            if diff_id in from_cache:
+                reporter.warn(from_cache[diff_id])
+
     reporter.step(
         f"archive verified ({reading.format.value}): {len(images)} image(s), every layer "
         "matches its digest"
@@ -179,7 +188,10 @@ def load(
         try:
             warn_platform(images, engine.info(), engine.where, reporter)
             report = copy_images(
-                images, DaemonDestination(engine, settings.blob_cache()), reporter=reporter
+                images,
+                DaemonDestination(engine, settings.blob_cache()),
+                reporter=reporter,
+                before_send=warn_cache_use,
             )
         finally:
             engine.close()
@@ -191,6 +203,7 @@ def load(
                 images,
                 SshDaemonDestination(remote, settings.blob_cache(), reporter),
                 reporter=reporter,
+                before_send=warn_cache_use,
             )
     return LoadResult(destination=report.destination, images=images, report=report)
 
