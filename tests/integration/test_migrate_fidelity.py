@@ -48,14 +48,31 @@ def _set(value: Any) -> bool:
     return value not in (None, "", [], {}, False, 0)
 
 
-def normalized(inspect: dict[str, Any]) -> dict[str, Any]:
-    """Every setting of a container as ``{attribute: value}``, engine-made values left out."""
+def _same_network(value: Any) -> Any:
+    """The default network is ``default`` to Docker 20.10 and ``bridge`` to 26: the same one."""
+    return "bridge" if value in ("default", "bridge") else value
+
+
+def normalized(inspect: dict[str, Any], native: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting of a container as ``{attribute: value}``, engine-made values left out.
+
+    *native*: the ``HostConfig`` of a container its engine made from the same image with no
+    options (:func:`native_host_config`). A value equal to that one is the engine's own default,
+    not a setting: each engine chooses its own (Docker 26 masks one path more than 20.10, names
+    the default network ``bridge``, …), and a migrated container gets the target engine's."""
     cid = str(inspect["Id"])
     out: dict[str, Any] = {"Name": inspect["Name"]}
     for section in ("Config", "HostConfig"):
         for key, value in (inspect.get(section) or {}).items():
             name = f"{section}.{key}"
             meaningful_zero = key == "MemorySwappiness" and value is not None  # null: default
+            if (
+                section == "HostConfig"
+                and native is not None
+                and key in native
+                and _same_network(value) == _same_network(native[key])
+            ):
+                continue
             if name not in _VOLATILE and (_set(value) or meaningful_zero):
                 out[name] = sorted(value) if key in ("Env", "CapAdd", "CapDrop") else value
     if out.get("Config.Hostname") == cid[:12]:
@@ -80,6 +97,20 @@ def normalized(inspect: dict[str, Any]) -> dict[str, Any]:
 
 def _inspect(world: World, host: str, name: str) -> dict[str, Any]:
     return dict(json.loads(world.docker(host, "inspect", name))[0])
+
+
+def native_host_config(world: World, host: str, image: str) -> dict[str, Any]:
+    """The ``HostConfig`` *host*'s engine gives a container of *image* made with no options
+    (created with the plain CLI, never started, removed again)."""
+    made = world.docker(host, "create", image, "true")  # a command: bb:local has none
+    try:
+        return dict(_inspect(world, host, made)["HostConfig"])
+    finally:
+        world.docker(host, "rm", "-v", made)
+
+
+def _image_of(world: World, host: str, name: str) -> str:
+    return world.docker(host, "inspect", "-f", "{{.Config.Image}}", name)
 
 
 def _fill_volume(world: World, host: str, volume: str, script: str) -> None:
@@ -171,8 +202,14 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     assert files["b"] == files["a"]
     assert world.listing("b", "ps", "-a", "--format", "{{.Names}}") == sorted([*before, name])
 
-    source = normalized(_inspect(world, "a", name))
-    target = normalized(_inspect(world, "b", name))
+    # Each side without its own engine's defaults (a container made there from the same image
+    # with no options): what the user set is compared, what each engine picks for itself is not
+    # (Docker 26's MaskedPaths has one path more than 20.10's, and the migrated container rightly
+    # gets 26's). Every setting the test makes stays compared: 50 attributes, where 54 counted
+    # four engine defaults (masked and read-only paths, cgroup namespace mode, runtime) too.
+    native = {h: native_host_config(world, h, _image_of(world, h, name)) for h in "ab"}
+    source = normalized(_inspect(world, "a", name), native["a"])
+    target = normalized(_inspect(world, "b", name), native["b"])
     required = {k: v.format(net=net) for k, v in REQUIRED.items()}
     unset = [what for what, key in required.items() if not _set(source.get(key))]
     assert not unset, f"the test container lacks {unset}"
@@ -182,6 +219,8 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     print(f"fidelity: {len(equal)}/{len(keys)} attributes ({', '.join(keys)})")
     assert differing == {}
     assert len(keys) >= len(required)
+    # Settings the user chose whose values could pass for engine defaults are still compared.
+    assert {"HostConfig.IpcMode", "HostConfig.ShmSize", "HostConfig.SecurityOpt"} <= set(keys)
     # Spot checks of values, not only of equality.
     assert target["Networks[" + net + "]"]["Names"] == ["fidhost", "fidweb"]
     assert target["Networks[" + net + "]"]["IPAMConfig"] == {"IPv4Address": f"10.{third}.77.50"}
@@ -202,6 +241,39 @@ def _fidelity(world: World, tmp_path: Path) -> None:
     # The source is as it was: running, not paused.
     state = _inspect(world, "a", name)["State"]
     assert state["Running"] and not state["Paused"]
+
+
+def test_engine_defaults_are_the_targets_own_on_docker_26(world26: World) -> None:
+    """A plain container from 20.10 onto Docker 26 gets 26's own defaults, not 20.10's copied as
+    settings: 26 masks one path more (/sys/devices/virtual/powercap), names the default network
+    ``bridge`` where 20.10 says ``default``; neither is a difference from the source."""
+    world = world26
+    name = f"plain-{_token()}"
+    world.docker("a", "run", "-d", "--name", name, "bb:local", "httpd", "-f", "-p", "80")
+
+    out = world.lf("--json", "migrate", name, world.target, "--dry-run")
+    assert out.returncode == 0, out.stderr.decode()
+    shown = json.loads(out.stdout)["plan"]["config"]
+    defaults = {"MaskedPaths", "ReadonlyPaths", "CgroupnsMode", "Runtime", "NetworkMode"}
+    assert not defaults & set(shown["HostConfig"]), shown["HostConfig"]
+
+    out = world.lf("--json", "migrate", name, world.target, "--start")
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["differences"] == []
+    err = " ".join(out.stderr.decode().split())
+    assert not [line for line in err.split("warning:") if "differs from the source" in line], err
+    assert "NetworkMode" not in err
+    migrated = _inspect(world, "b", name)["HostConfig"]
+    native = native_host_config(world, "b", _image_of(world, "b", name))
+    assert migrated["MaskedPaths"] == native["MaskedPaths"]
+    assert "/sys/devices/virtual/powercap" in migrated["MaskedPaths"]
+    assert migrated["ReadonlyPaths"] == native["ReadonlyPaths"]
+    assert migrated["CgroupnsMode"] == native["CgroupnsMode"]
+    # On the source, 20.10's own list (one path fewer): it was not carried over.
+    assert (
+        "/sys/devices/virtual/powercap"
+        not in _inspect(world, "a", name)["HostConfig"]["MaskedPaths"]
+    )
 
 
 def _db(path: Path, rows: list[tuple[int, str]]) -> Path:

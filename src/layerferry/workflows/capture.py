@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from ..errors import LayerferryError
 from ..reference import ImageName
 from ..reporting import Reporter
 from ..units import human_bytes
+from .normalize import normalize
 from .spec import BUILTIN_NETWORKS, ContainerSpec, MountSpec, NetworkDef, VolumeDef
 from .volumes import CapturedData, capture_mount
 
@@ -38,6 +40,14 @@ class Capture:
     """``running``, ``paused`` or ``stopped``: how the container was found (and left, unless
     stopped on request)."""
     layer_size: int
+    defaults: dict[str, Any] | None = None
+    """The ``HostConfig`` the source engine gives the image with no options
+    (:func:`engine_defaults`)."""
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The container's normalized settings, its engine's defaults left out."""
+        return normalize(self.inspect, self.defaults)
 
 
 def state_of(inspect: dict[str, Any]) -> str:
@@ -56,8 +66,40 @@ def image_name_for(container: str, tag: str) -> ImageName:
     return ImageName(f"layerferry/{repository}", tag)
 
 
-def read_spec(engine: Engine, container: str) -> tuple[ContainerSpec, dict[str, Any]]:
-    """The spec of *container* (compared with its image, volumes and networks) and its inspect."""
+def engine_defaults(engine: Engine, image: str) -> dict[str, Any] | None:
+    """The ``HostConfig`` *engine* gives a container of *image* created with no options (masked
+    and read-only paths, IPC and cgroup namespace modes, runtime, shm size, network mode, …).
+
+    Learned, not assumed: a reference container is created (never started), inspected and
+    removed with its anonymous volumes. None when the engine cannot make one (then nothing is
+    known to be a default)."""
+    name = f"layerferry-defaults-{secrets.token_hex(6)}"
+    made = None
+    try:
+        # A HostConfig, even empty, as every client sends: the engine fills its defaults then.
+        plain: dict[str, Any] = {"Image": image, "HostConfig": {}}
+        for body in (plain, {**plain, "Cmd": ["true"]}):
+            try:  # an image with neither entrypoint nor cmd needs a command to be created
+                made = engine.create_container(body, name)
+                break
+            except LayerferryError:
+                continue
+        if made is None:
+            return None
+        return dict(engine.container(made).get("HostConfig") or {})
+    except LayerferryError:
+        return None
+    finally:
+        if made is not None:
+            with contextlib.suppress(LayerferryError):
+                engine.remove_container(made, force=True, volumes=True)
+
+
+def read_spec(
+    engine: Engine, container: str
+) -> tuple[ContainerSpec, dict[str, Any], dict[str, Any] | None]:
+    """The spec of *container* (compared with its image, its engine's defaults for it, volumes
+    and networks), its inspect, and those engine defaults (:func:`engine_defaults`)."""
     data = engine.container(container)
     image = engine.find_image(str(data.get("Image", "")))
     image_config: dict[str, Any] = {}
@@ -78,8 +120,11 @@ def read_spec(engine: Engine, container: str) -> tuple[ContainerSpec, dict[str, 
     for name in (data.get("NetworkSettings") or {}).get("Networks") or {}:
         if name not in BUILTIN_NETWORKS:
             networks[str(name)] = NetworkDef.from_inspect(engine.network(str(name)))
-    spec = ContainerSpec.from_inspect(data, image_config, volumes=volumes, networks=networks)
-    return spec, data
+    defaults = engine_defaults(engine, str(data.get("Image", "")))
+    spec = ContainerSpec.from_inspect(
+        data, image_config, volumes=volumes, networks=networks, engine_defaults=defaults
+    )
+    return spec, data, defaults
 
 
 def _name_container_refs(engine: Engine, data: dict[str, Any]) -> None:
@@ -137,7 +182,7 @@ def capture(
     message: str | None = None,
 ) -> Capture:
     """Commit *container* as *image* and read the data of *mounts* into *cache*, held still."""
-    spec, inspect = read_spec(engine, container)
+    spec, inspect, defaults = read_spec(engine, container)
     state = state_of(inspect)
     layer_size = int(engine.container_size(container).get("SizeRw") or 0)
     data: list[CapturedData] = []
@@ -158,4 +203,4 @@ def capture(
             entry = capture_mount(engine, str(inspect.get("Image", "")), mount, cache)
             data.append(CapturedData(mount, entry, cache))
             reporter.step(f"read {mount.label}: {human_bytes(entry.size)}")
-    return Capture(spec, inspect, image, image_id, data, state, layer_size)
+    return Capture(spec, inspect, image, image_id, data, state, layer_size, defaults)

@@ -37,7 +37,7 @@ from .bundle import members_for, write_bundle
 from .capture import Capture, capture, image_name_for, read_spec, stamp
 from .commit import warn_secret_paths
 from .describe import MovePlan, plan_move
-from .normalize import Difference, normalize
+from .normalize import Difference
 from .preflight import BindMode, Options, Preflight, preflight
 from .record import ContainerRecord
 from .recreate import DEFAULT_HEALTH_TIMEOUT, recreate
@@ -202,7 +202,7 @@ def _to_site(
     cache: BlobCache,
     reporter: Reporter,
 ) -> MigrateResult:
-    spec, inspect = read_spec(local, container)
+    spec, inspect, _ = read_spec(local, container)
     if not options.name:
         options = Options(**{**vars(options), "name": spec.name})
     plan = preflight(site, spec, options, reporter)
@@ -230,7 +230,7 @@ def _to_site(
         site.stage(cap.data, [0])
         made = recreate(
             site, plan, str(image_name), cap.data, reporter,
-            source=normalize(cap.inspect), start=start, health_timeout=health_timeout,
+            source=cap.attributes, start=start, health_timeout=health_timeout,
         )  # fmt: skip
         done = True
     finally:
@@ -270,7 +270,7 @@ def _to_bundle(
     reporter: Reporter,
 ) -> MigrateResult:
     cache = settings.blob_cache()
-    spec, inspect = read_spec(local, container)
+    spec, inspect, _ = read_spec(local, container)
     if mode is BindMode.SKIP:
         for mount in spec.bind_mounts:
             spec = spec.without_mount(mount.destination)

@@ -3,8 +3,11 @@
 :func:`normalize` keeps every attribute a user can set and drops what each engine makes up on its
 own: IDs, timestamps, state, host paths (log, resolv.conf, a volume's directory), the image's ID
 and name (a migrated container runs a committed copy), the engine-made aliases, hostname and
-anonymous volume names. The result is a flat mapping ``attribute → value``; :func:`compare`
-tells, attribute by attribute, where two of them differ.
+anonymous volume names. Given the engine's defaults (the ``HostConfig`` of a container it made
+from the image with no options), a ``HostConfig`` value equal to its default is left out too: it
+is the engine's choice, not the user's, and another engine chooses its own. The result is a flat
+mapping ``attribute → value``; :func:`compare` tells, attribute by attribute, where two of them
+differ.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import BUILTIN_NETWORKS, drop_empty, own_aliases
+from .spec import BUILTIN_NETWORKS, canonical_host_value, drop_defaults, drop_empty, own_aliases
 
 #: Config keys that are not settings (``Image`` names the image each engine ran from).
 _CONFIG_SKIP = ("Image", "ArgsEscaped", "OnBuild")
@@ -40,8 +43,10 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def normalize(inspect: dict[str, Any]) -> dict[str, Any]:
-    """The settings of a container (from ``docker inspect``) as ``{attribute: value}``."""
+def normalize(inspect: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of a container (from ``docker inspect``) as ``{attribute: value}``;
+    *defaults*: its engine's ``HostConfig`` defaults for the image (values equal to those are
+    left out)."""
     container_id = str(inspect.get("Id", ""))
     out: dict[str, Any] = {"Name": str(inspect.get("Name", "")).lstrip("/")}
     config = dict(inspect.get("Config") or {})
@@ -51,8 +56,8 @@ def normalize(inspect: dict[str, Any]) -> dict[str, Any]:
         if key not in _CONFIG_SKIP:
             out[f"Config.{key}"] = value
     host = {k: v for k, v in (inspect.get("HostConfig") or {}).items() if k not in _HOST_SKIP}
-    for key, value in drop_empty(host).items():
-        out[f"HostConfig.{key}"] = value
+    for key, value in drop_defaults(host, defaults).items():
+        out[f"HostConfig.{key}"] = canonical_host_value(key, value)
     for mount in inspect.get("Mounts") or []:
         out[f"Mounts[{mount.get('Destination')}]"] = _mount(mount, inspect.get("HostConfig") or {})
     hostname = str((inspect.get("Config") or {}).get("Hostname") or "")
@@ -105,14 +110,25 @@ def _endpoint(
 
 
 def compare(
-    source: dict[str, Any], target: dict[str, Any], *, ignore: Iterable[str] = ()
+    source: dict[str, Any],
+    target: dict[str, Any],
+    *,
+    ignore: Iterable[str] = (),
+    target_defaults: dict[str, Any] | None = None,
 ) -> tuple[int, list[Difference]]:
     """How many attributes were compared, and those that differ (*ignore*: expected ones,
-    by attribute or attribute prefix)."""
+    by attribute or attribute prefix). *target_defaults*: the target engine's ``HostConfig``
+    defaults; a setting left out of *target* as one of those equals a *source* that names the
+    same value (a record written before engine defaults were left out of it)."""
     skipped = tuple(ignore)
     keys = sorted(set(source) | set(target))
     keys = [k for k in keys if not any(k == s or k.startswith(f"{s}.") for s in skipped)]
+    filled = {
+        f"HostConfig.{k}": canonical_host_value(k, v)
+        for k, v in drop_empty(target_defaults or {}).items()
+    }
+    theirs = {**filled, **target}
     differences = [
-        Difference(k, source.get(k), target.get(k)) for k in keys if source.get(k) != target.get(k)
+        Difference(k, source.get(k), target.get(k)) for k in keys if source.get(k) != theirs.get(k)
     ]
     return len(keys), differences

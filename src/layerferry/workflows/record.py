@@ -15,7 +15,6 @@ from typing import Any
 
 from ..errors import ArchiveError
 from .capture import Capture
-from .normalize import normalize
 from .spec import ContainerSpec, MountSpec
 
 FORMAT = "layerferry-container"
@@ -67,7 +66,7 @@ class ContainerRecord:
             state=capture.state,
             layer_size=capture.layer_size,
             spec=spec or capture.spec,
-            attributes=normalize(capture.inspect),
+            attributes=capture.attributes,
             data=tuple(
                 DataRecord(
                     d.mount, str(d.entry.diff_id), d.entry.size, names.get(d.mount.destination, "")

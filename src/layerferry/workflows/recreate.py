@@ -22,6 +22,7 @@ from typing import Any
 from ..daemon.engine import Engine
 from ..errors import EngineError, LayerferryError
 from ..reporting import Reporter
+from .capture import engine_defaults
 from .normalize import Difference, compare, normalize
 from .preflight import Preflight
 from .site import Site
@@ -97,8 +98,14 @@ def recreate(
             engine.start(new_id)
             _wait_running(engine, new_id)
             healthy = _wait_healthy(engine, new_id, health_timeout, reporter)
+        # Each side without its own engine's defaults: what the target engine chose for itself
+        # (a newer one masks more paths, …) is not a difference from the source.
+        defaults = engine_defaults(engine, image)
         compared, differences = compare(
-            source, normalize(engine.container(new_id)), ignore=plan.expected
+            source,
+            normalize(engine.container(new_id), defaults),
+            ignore=plan.expected,
+            target_defaults=defaults,
         )
     except BaseException:
         undo.run()

@@ -104,7 +104,7 @@ def snapshot(
     validate_container_name(container)
     engine = connect_local(settings.docker_host)
     try:
-        spec, _ = read_spec(engine, container)
+        spec, _, _ = read_spec(engine, container)
         mounts = spec.data_mounts if volumes else []
         if not volumes:
             for mount in spec.data_mounts:
@@ -276,7 +276,7 @@ def _backup(
     refilled = {d.mount.source for d in data if not d.mount.anonymous} & present
     container = record.container
     if exists:
-        spec, _ = read_spec(engine, container)
+        spec, _, _ = read_spec(engine, container)
         mounts = [m for m in spec.data_mounts if m.anonymous or m.source in refilled]
         mounted = {m.source for m in mounts}
         mounts += [

@@ -9,8 +9,11 @@ path may be missing), devices, and networks (user-defined ones are created on th
 ``Config`` keeps only *overrides*: a value equal to the image's own default is left for the image
 to supply (so the spec says what the user chose, not what the image already says). Entrypoint and
 Cmd go together: an overridden entrypoint resets the image's Cmd in the engine, so both are sent.
-``HostConfig`` drops what only made sense on the source (a container-ID file, legacy links) and
-empty values (the engine's defaults). Nothing here does I/O.
+``HostConfig`` drops what only made sense on the source (a container-ID file, legacy links),
+empty values, and every value equal to the source *engine's* default for the image (learned from
+a reference container created there with no options, see :func:`.capture.engine_defaults`):
+those the target engine fills with its own (a newer engine masks more paths, names the default
+network ``bridge``, …), so only what the user chose travels. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -49,6 +52,28 @@ def _empty(key: str, value: Any) -> bool:
 def drop_empty(values: dict[str, Any]) -> dict[str, Any]:
     """*values* without the keys whose value is an engine default (None, 0, "", [], {}, False)."""
     return {k: v for k, v in values.items() if not _empty(k, v)}
+
+
+def canonical_host_value(key: str, value: Any) -> Any:
+    """*value* of HostConfig *key* in one spelling: the default network is ``default`` to older
+    engines and ``bridge`` to newer ones (API 1.44+), the same network either way; a restart
+    policy without a name is ``no``."""
+    if key == "NetworkMode" and value in ("default", "bridge"):
+        return "bridge"
+    if key == "RestartPolicy" and isinstance(value, dict) and not value.get("Name"):
+        return {**value, "Name": "no"}  # unset (an API client) or "no" (the CLI): never
+    return value
+
+
+def drop_defaults(values: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """*values* (a ``HostConfig``) without empty values and those equal to *defaults* (the
+    ``HostConfig`` of a container the same engine made with no options)."""
+    known = defaults or {}
+    return {
+        k: v
+        for k, v in drop_empty(values).items()
+        if k not in known or canonical_host_value(k, v) != canonical_host_value(k, known[k])
+    }
 
 
 @dataclass(frozen=True)
@@ -207,13 +232,18 @@ class ContainerSpec:
         *,
         volumes: dict[str, VolumeDef] | None = None,
         networks: dict[str, NetworkDef] | None = None,
+        engine_defaults: dict[str, Any] | None = None,
     ) -> ContainerSpec:
         """The spec of a container from its inspect document, its image's ``Config`` and the
-        inspect of the named volumes and user-defined networks it uses (when known)."""
+        inspect of the named volumes and user-defined networks it uses (when known);
+        *engine_defaults*: the ``HostConfig`` the engine gives that image with no options (its
+        values are left for the target engine to choose)."""
         container_id = str(data.get("Id", ""))
         config = config_overrides(data.get("Config") or {}, image_config or {}, container_id)
         raw_host = data.get("HostConfig") or {}
-        host_config = drop_empty({k: v for k, v in raw_host.items() if k not in _HOST_CONFIG_DROP})
+        host_config = drop_defaults(
+            {k: v for k, v in raw_host.items() if k not in _HOST_CONFIG_DROP}, engine_defaults
+        )
         not_carried = []
         if raw_host.get("Links"):
             not_carried.append("legacy links (--link): " + ", ".join(map(str, raw_host["Links"])))
