@@ -70,6 +70,7 @@ def test_readme_migrate_block_runs(world: World) -> None:
     )
     assert out.returncode == 0, out.stderr
     pages = [line for line in out.stdout.splitlines() if not re.fullmatch(r"[0-9a-f]{64}", line)]
-    assert pages == ["note 1", "note 1", "todo 1"], out.stdout
+    assert pages == ["note 1", "note 1", "todo 1", "todo 2"], out.stdout
+    assert "volume todo-data: its previous data is kept in volume todo-data-replaced-" in out.stderr
     assert "plan: todo -> ssh://lf-b (nothing was changed)" in out.stderr
     assert "stopped the source container todo (--stop-source)" in out.stderr

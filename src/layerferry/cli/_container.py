@@ -40,6 +40,8 @@ def print_plan(g: Globals, plan: MovePlan) -> None:
         made = [f"network {n}" for n in plan.networks_created]
         made += [f"volume {v}" for v in plan.volumes_created]
         out(f"  create   {', '.join(made)}")
+    for volume in plan.volumes_refilled:
+        out(f"  refill   volume {volume} (its current data kept in {volume}-replaced-TIMESTAMP)")
     for skipped in plan.skipped:
         out(f"  left out {skipped}")
     for note in plan.not_carried:
@@ -61,6 +63,7 @@ def plan_json(plan: MovePlan) -> dict[str, Any]:
         "data": [vars(d) for d in plan.data],
         "networks_created": plan.networks_created,
         "volumes_created": plan.volumes_created,
+        "volumes_refilled": plan.volumes_refilled,
         "skipped": plan.skipped,
         "not_carried": plan.not_carried,
         "config": plan.config,

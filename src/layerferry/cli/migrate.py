@@ -112,5 +112,6 @@ def migrate_cmd(
             "skipped": result.skipped,
             "attributes": result.attributes,
             "differences": differences_json(result.differences),
+            "kept_volumes": result.kept_volumes,
         }
     )

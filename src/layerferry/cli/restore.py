@@ -68,5 +68,6 @@ def restore_cmd(
             "skipped": result.skipped,
             "attributes": result.attributes,
             "differences": differences_json(result.differences),
+            "kept_volumes": result.kept_volumes,
         }
     )

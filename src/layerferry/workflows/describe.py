@@ -49,6 +49,8 @@ class MovePlan:
     config: dict[str, Any]
     networks_created: list[str] = field(default_factory=list)
     volumes_created: list[str] = field(default_factory=list)
+    volumes_refilled: list[str] = field(default_factory=list)
+    """Existing volumes (of the replaced container) refilled, their data kept in a copy first."""
     skipped: list[str] = field(default_factory=list)
     not_carried: list[str] = field(default_factory=list)
 
@@ -93,6 +95,7 @@ def plan_move(
         config=shown_config(spec, f"layerferry/{spec.name}:…"),
         networks_created=[n.name for n, _ in preflight.networks],
         volumes_created=[v.name for v in preflight.volumes],
+        volumes_refilled=sorted(preflight.keep),
         skipped=list(preflight.skipped),
         not_carried=list(spec.not_carried),
     )

@@ -71,6 +71,8 @@ class MigrateResult:
     """Settings compared between source and target."""
     differences: list[Difference] = field(default_factory=list)
     healthy: bool | None = None
+    kept_volumes: dict[str, str] = field(default_factory=dict)
+    """Volumes refilled on the target (``--replace``) -> the volume keeping their previous data."""
     bundle_bytes: int | None = None
     plan: MovePlan | None = None
     """The plan, for a dry run."""
@@ -255,6 +257,7 @@ def _to_site(
         attributes=made.attributes,
         differences=made.differences,
         healthy=made.healthy,
+        kept_volumes=made.kept_volumes,
     )
 
 

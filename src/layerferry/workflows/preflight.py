@@ -70,6 +70,10 @@ class Preflight:
     """Mounts whose data travels."""
     refill: set[str] = field(default_factory=set)
     """Named volumes that exist and are emptied before their data is restored."""
+    keep: set[str] = field(default_factory=set)
+    """Named volumes that exist and are used only by the container being replaced
+    (``--replace``): their current data is first copied into a new ``NAME-replaced-TIMESTAMP``
+    volume there, then they are refilled (and put back if the recreation fails)."""
     present_volumes: set[str] = field(default_factory=set)
     """Named volumes the site already has."""
     occupied_binds: set[str] = field(default_factory=set)
@@ -351,9 +355,25 @@ def _volume_problems(
         if volume.name in present:
             plan.present_volumes.add(volume.name)
             if options.volumes and not options.refill:
+                users = _volume_users(site, volume.name, plan.existing)
+                if users == [] and _mounts_volume(plan.existing, volume.name):
+                    plan.keep.add(volume.name)  # only the replaced container's: kept, refilled
+                    continue
+                if users:
+                    message = (
+                        f"volume {volume.name} already exists there and container {users[0]} "
+                        "uses it (the source's data would replace or mix with what that "
+                        f"container uses; remove or detach {users[0]} there first, or "
+                        "--skip-missing keeps the volume's own data)"
+                    )
+                else:
+                    message = (
+                        f"volume {volume.name} already exists there (the source's data would "
+                        "mix with its own; remove it there first, or --skip-missing keeps its "
+                        "own data)"
+                    )
                 yield Problem(
-                    f"volume {volume.name} already exists there (the source's data would mix "
-                    "with its own; remove it there first, or --skip-missing keeps its own data)",
+                    message,
                     True,
                     attribute,
                     lambda s: s,  # keep the mount; its data is the target's own
@@ -368,6 +388,25 @@ def _volume_problems(
             )
             continue
         plan.volumes.append(volume)
+
+
+def _mounts_volume(container: dict[str, Any] | None, volume: str) -> bool:
+    mounts = (container or {}).get("Mounts") or []
+    return any(m.get("Type") == "volume" and m.get("Name") == volume for m in mounts)
+
+
+def _volume_users(site: Site, volume: str, existing: dict[str, Any] | None) -> list[str]:
+    """The containers there (running or not) that mount *volume*, other than *existing* (the
+    container being replaced)."""
+    existing_id = str(existing["Id"]) if existing else ""
+    users = []
+    for summary in site.engine.containers(all=True):
+        if summary.get("Id") == existing_id:
+            continue
+        if _mounts_volume(summary, volume):
+            names = [str(n).lstrip("/") for n in summary.get("Names") or []]
+            users.append(names[0] if names else str(summary.get("Id", "?"))[:12])
+    return users
 
 
 def _engine_problems(site: Site, spec: ContainerSpec, info: dict[str, Any]) -> Iterator[Problem]:
@@ -396,7 +435,7 @@ def _plan_data(plan: Preflight, options: Options) -> None:
         for mount in plan.spec.data_mounts:
             if mount.anonymous or mount.source not in plan.present_volumes:
                 plan.data_mounts.append(mount)
-            elif options.refill:
+            elif options.refill or mount.source in plan.keep:
                 plan.data_mounts.append(mount)
                 plan.refill.add(mount.source)
             # else: an existing volume whose problem was skipped keeps the site's own data

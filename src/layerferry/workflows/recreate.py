@@ -2,7 +2,9 @@
 that it runs (healthy, when it has a healthcheck) and that its settings equal the source's.
 
 Order: networks and named volumes it needs are created; a container being replaced is stopped
-and parked under another name; named volumes and bind paths get their data (through helpers);
+and parked under another name; the named volumes only it used (``Preflight.keep``) have their
+data copied into ``VOLUME-replaced-TIMESTAMP`` volumes there; named volumes and bind paths get
+their data (through helpers);
 the container is created, attached to its other networks, its anonymous volumes filled; then it
 is started and checked. Every step is recorded, and any failure puts the site back as it was:
 what was made is removed, the parked container gets its name back and is started again.
@@ -26,7 +28,7 @@ from .capture import engine_defaults
 from .normalize import Difference, compare, normalize
 from .preflight import Preflight
 from .site import Site
-from .volumes import CapturedData, empty_volume, helper
+from .volumes import KEPT_LABEL, CapturedData, copy_volume, empty_volume, helper
 
 START_GRACE_SECONDS = 2.0
 DEFAULT_HEALTH_TIMEOUT = 60.0
@@ -42,6 +44,8 @@ class Recreated:
     """The name a replaced container was kept under (``keep_replaced``), or None."""
     attributes: int
     differences: list[Difference]
+    kept_volumes: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Volume refilled -> the volume its previous data was kept in (``--replace``)."""
 
 
 class _Undo:
@@ -80,6 +84,10 @@ def recreate(
     try:
         _make_networks_and_volumes(engine, plan, undo, reporter)
         parked = _park(engine, plan.existing, keep_replaced, undo)
+        kept = {
+            volume: keep_volume(engine, image, volume, undo, reporter)
+            for volume in sorted(plan.keep)
+        }
         if on_failure is not None:
             undo.add(on_failure)
         by_destination = {d.mount.destination: d for d in data}
@@ -114,8 +122,8 @@ def recreate(
         with contextlib.suppress(LayerferryError):
             engine.remove_container(parked, force=True, volumes=True)
         reporter.step(f"{site.where}: removed the replaced container")
-    kept = keep_replaced if parked is not None else None
-    return Recreated(new_id, start, healthy, kept, compared, differences)
+    replaced = keep_replaced if parked is not None else None
+    return Recreated(new_id, start, healthy, replaced, compared, differences, kept)
 
 
 def _make_networks_and_volumes(
@@ -163,6 +171,45 @@ def _park(
     engine.rename(old_id, keep_as or f"{old_name}-replaced-{secrets.token_hex(4)}")
     undo.add(lambda: engine.rename(old_id, old_name))
     return old_id
+
+
+def keep_volume(engine: Engine, image: str, volume: str, undo: _Undo, reporter: Reporter) -> str:
+    """Copy *volume*'s data into a new volume ``VOLUME-replaced-TIMESTAMP`` on the site's own host,
+    before it is refilled; on failure the undo puts that data back into *volume* (and removes the
+    copy), or, if that fails, leaves the copy and says so. Returns the copy's name."""
+    copy = f"{volume}-replaced-{_stamp()}"
+    if copy in {str(v.get("Name")) for v in engine.volumes()}:  # creating it again reuses it
+        copy = f"{copy}-{secrets.token_hex(2)}"
+    # A plain local volume: the original's driver options could point at the same storage.
+    engine.create_volume(copy, "local", {}, {KEPT_LABEL: volume})
+    try:
+        copy_volume(engine, image, volume, copy)
+    except BaseException:
+        with contextlib.suppress(LayerferryError):
+            engine.remove_volume(copy)
+        raise
+
+    def back() -> None:
+        try:
+            empty_volume(engine, image, volume)
+            copy_volume(engine, image, copy, volume)
+        except LayerferryError as exc:
+            reporter.warn(
+                f"{engine.where}: could not put the previous data back into volume {volume} "
+                f"({exc}); it is kept in volume {copy}"
+            )
+            raise
+        with contextlib.suppress(LayerferryError):
+            engine.remove_volume(copy)
+        reporter.step(f"{engine.where}: volume {volume} has its previous data back")
+
+    undo.add(back)
+    reporter.step(f"{engine.where}: volume {volume}: its previous data is kept in volume {copy}")
+    return copy
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
 def fill(

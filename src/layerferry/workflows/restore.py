@@ -45,6 +45,8 @@ class RestoreResult:
     attributes: int = 0
     differences: list[Difference] = field(default_factory=list)
     healthy: bool | None = None
+    kept_volumes: dict[str, str] = field(default_factory=dict)
+    """Volumes refilled on the target (``--replace``) -> the volume keeping their previous data."""
 
 
 def restore(
@@ -139,4 +141,5 @@ def _restore(
         attributes=made.attributes,
         differences=made.differences,
         healthy=made.healthy,
+        kept_volumes=made.kept_volumes,
     )

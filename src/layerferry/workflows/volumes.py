@@ -24,8 +24,13 @@ from .spec import MountSpec
 
 DATA_PATH = "/layerferry-data"
 HELPER_LABEL = "layerferry.helper"
+KEPT_LABEL = "layerferry.replaced-data-of"
+"""On a volume holding the data a ``--replace`` refill replaced: the refilled volume's name."""
 EMPTY_TIMEOUT = 120
+COPY_TIMEOUT = 3600
 _EMPTY_SCRIPT = 'cd "$1" && rm -rf -- * .[!.]* ..?*'
+KEEP_PATH = "/layerferry-keep"
+_COPY_SCRIPT = 'cp -a "$1"/. "$2"/'
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,46 @@ def empty_volume(engine: Engine, image: str, volume: str) -> None:
     The archive endpoints cannot delete, so this runs ``rm`` in a short-lived helper started
     from *image* (which must hold ``/bin/sh``); :class:`EngineError` says when it cannot.
     """
+    try:
+        _run_script(
+            engine, image, _EMPTY_SCRIPT, {volume: DATA_PATH}, f"emptying volume {volume!r}"
+        )
+    except EngineError as exc:
+        raise EngineError(
+            f"{engine.where}: cannot empty volume {volume!r} before restoring it: {exc}",
+            hint="the image needs /bin/sh for this; remove the volume's files yourself",
+        ) from exc
+
+
+def copy_volume(engine: Engine, image: str, source: str, target: str) -> None:
+    """Copy everything in volume *source* into volume *target*, on the engine's own host (the
+    data never leaves it): ``cp -a`` in a short-lived helper started from *image* (which must
+    hold ``/bin/sh`` and ``cp``), both volumes mounted; :class:`EngineError` when it cannot."""
+    try:
+        _run_script(
+            engine, image, _COPY_SCRIPT, {source: DATA_PATH, target: KEEP_PATH},
+            f"copying volume {source!r} into {target!r}", COPY_TIMEOUT,
+        )  # fmt: skip
+    except EngineError as exc:
+        raise EngineError(
+            f"{engine.where}: cannot keep the data of volume {source!r} in {target!r}: {exc}",
+            hint="the image needs /bin/sh and cp for this",
+        ) from exc
+
+
+def _run_script(
+    engine: Engine,
+    image: str,
+    script: str,
+    mounts: dict[str, str],
+    what: str,
+    timeout: float = EMPTY_TIMEOUT,
+) -> None:
+    """Run ``sh -c script`` as root in a short-lived helper with *mounts* (volume -> path)."""
     name = f"layerferry-helper-{secrets.token_hex(4)}"
     body = {
         "Image": image,
-        "Entrypoint": ["/bin/sh", "-c", _EMPTY_SCRIPT, "sh", DATA_PATH],
+        "Entrypoint": ["/bin/sh", "-c", script, "sh", *mounts.values()],
         "Cmd": [],
         "User": "0:0",
         "WorkingDir": "/",
@@ -109,21 +150,17 @@ def empty_volume(engine: Engine, image: str, volume: str) -> None:
         "Labels": {HELPER_LABEL: "1"},
         "HostConfig": {
             "NetworkMode": "none",
-            "Mounts": [{"Type": "volume", "Source": volume, "Target": DATA_PATH}],
+            "Mounts": [
+                {"Type": "volume", "Source": volume, "Target": path}
+                for volume, path in mounts.items()
+            ],
         },
     }
     helper_id = engine.create_container(body, name)
     try:
         engine.start(helper_id)
-        status = engine.wait(helper_id, EMPTY_TIMEOUT)
+        status = engine.wait(helper_id, timeout)
         if status != 0:
-            raise EngineError(
-                f"{engine.where}: emptying volume {volume!r} failed (rm exited {status})"
-            )
-    except EngineError as exc:
-        raise EngineError(
-            f"{engine.where}: cannot empty volume {volume!r} before restoring it: {exc}",
-            hint="the image needs /bin/sh for this; remove the volume's files yourself",
-        ) from exc
+            raise EngineError(f"{engine.where}: {what} failed (exited {status})")
     finally:
         _remove_helper(engine, helper_id)
