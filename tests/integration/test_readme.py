@@ -21,16 +21,21 @@ def _tested_block(marker: str = "readme-test") -> str:
     return match.group(1)
 
 
-def test_readme_tutorial_runs(world: World) -> None:
-    env = world.env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", _tested_block()],
-        env=env,
+def _run_block(world: World, marker: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The README block *marker* run by bash (strict mode) as host a, layerferry on PATH."""
+    environ = world.env(**env)
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ['PATH']}"
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _tested_block(marker)],
+        env=environ,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_readme_tutorial_runs(world: World) -> None:
+    out = _run_block(world, "readme-test")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "price fixed by hand"
     # The second send finds the image on b and moves nothing.
@@ -39,14 +44,11 @@ def test_readme_tutorial_runs(world: World) -> None:
 
 
 def test_readme_registry_block_runs(world: World, registry: Registry) -> None:
-    env = world.env(REGISTRY=registry.host, LAYERFERRY_INSECURE_REGISTRIES=registry.host)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", _tested_block("readme-test-registry")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = _run_block(
+        world,
+        "readme-test-registry",
+        REGISTRY=registry.host,
+        LAYERFERRY_INSECURE_REGISTRIES=registry.host,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "shipped through a registry"
@@ -59,15 +61,7 @@ def test_readme_registry_block_runs(world: World, registry: Registry) -> None:
 def test_readme_migrate_block_runs(world: World) -> None:
     """The block in "What `migrate` does": bundle and restore, snapshot and rollback, dry run and
     migrate with volumes; each page read back is the one written on a."""
-    env = world.env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", _tested_block("readme-test-migrate")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = _run_block(world, "readme-test-migrate")
     assert out.returncode == 0, out.stderr
     pages = [line for line in out.stdout.splitlines() if not re.fullmatch(r"[0-9a-f]{64}", line)]
     assert pages == ["note 1", "note 1", "todo 1", "todo 2"], out.stdout
