@@ -96,10 +96,13 @@ def engine_defaults(engine: Engine, image: str) -> dict[str, Any] | None:
 
 
 def read_spec(
-    engine: Engine, container: str
+    engine: Engine, container: str, defaults_memo: dict[str, dict[str, Any] | None] | None = None
 ) -> tuple[ContainerSpec, dict[str, Any], dict[str, Any] | None]:
     """The spec of *container* (compared with its image, its engine's defaults for it, volumes
-    and networks), its inspect, and those engine defaults (:func:`engine_defaults`)."""
+    and networks), its inspect, and those engine defaults (:func:`engine_defaults`).
+
+    *defaults_memo* (image ID → defaults) spares a caller that reads the spec again (migrate:
+    once to plan, once when capturing) a second throwaway container."""
     data = engine.container(container)
     image = engine.find_image(str(data.get("Image", "")))
     image_config: dict[str, Any] = {}
@@ -120,7 +123,13 @@ def read_spec(
     for name in (data.get("NetworkSettings") or {}).get("Networks") or {}:
         if name not in BUILTIN_NETWORKS:
             networks[str(name)] = NetworkDef.from_inspect(engine.network(str(name)))
-    defaults = engine_defaults(engine, str(data.get("Image", "")))
+    image_id = str(data.get("Image", ""))
+    if defaults_memo is not None and image_id in defaults_memo:
+        defaults = defaults_memo[image_id]
+    else:
+        defaults = engine_defaults(engine, image_id)
+        if defaults_memo is not None:
+            defaults_memo[image_id] = defaults
     spec = ContainerSpec.from_inspect(
         data, image_config, volumes=volumes, networks=networks, engine_defaults=defaults
     )
@@ -180,9 +189,10 @@ def capture(
     *,
     stop_source: bool = False,
     message: str | None = None,
+    defaults_memo: dict[str, dict[str, Any] | None] | None = None,
 ) -> Capture:
     """Commit *container* as *image* and read the data of *mounts* into *cache*, held still."""
-    spec, inspect, defaults = read_spec(engine, container)
+    spec, inspect, defaults = read_spec(engine, container, defaults_memo)
     state = state_of(inspect)
     layer_size = int(engine.container_size(container).get("SizeRw") or 0)
     data: list[CapturedData] = []

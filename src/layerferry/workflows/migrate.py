@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..copy.blobcache import BlobCache
 from ..copy.destinations import check_writable
@@ -204,7 +205,8 @@ def _to_site(
     cache: BlobCache,
     reporter: Reporter,
 ) -> MigrateResult:
-    spec, inspect, _ = read_spec(local, container)
+    memo: dict[str, dict[str, Any] | None] = {}
+    spec, inspect, _ = read_spec(local, container, memo)
     if not options.name:
         options = Options(**{**vars(options), "name": spec.name})
     plan = preflight(site, spec, options, reporter)
@@ -219,7 +221,7 @@ def _to_site(
     _warn_secrets_travel(local, container, reporter)
     cap = capture(
         local, container, image_name, plan.data_mounts, cache, reporter,
-        stop_source=stop_source, message=f"layerferry migrate {container}",
+        stop_source=stop_source, message=f"layerferry migrate {container}", defaults_memo=memo,
     )  # fmt: skip
     done = False
     try:
@@ -273,7 +275,8 @@ def _to_bundle(
     reporter: Reporter,
 ) -> MigrateResult:
     cache = settings.blob_cache()
-    spec, inspect, _ = read_spec(local, container)
+    memo: dict[str, dict[str, Any] | None] = {}
+    spec, inspect, _ = read_spec(local, container, memo)
     if mode is BindMode.SKIP:
         for mount in spec.bind_mounts:
             spec = spec.without_mount(mount.destination)
@@ -288,7 +291,7 @@ def _to_bundle(
     _warn_secrets_travel(local, container, reporter)
     cap = capture(
         local, container, image_name, mounts, cache, reporter,
-        stop_source=stop_source, message=f"layerferry migrate {container}",
+        stop_source=stop_source, message=f"layerferry migrate {container}", defaults_memo=memo,
     )  # fmt: skip
     try:
         image = DaemonSource(local, cache).image(str(image_name))
