@@ -42,8 +42,9 @@ def _staging(world: World, host: str) -> Path:
 
 
 def _parts(world: World, host: str) -> dict[str, int]:
+    """Staged files (whole units and parts), not the job directories of loads in flight."""
     d = _staging(world, host)
-    return {p.name: p.stat().st_size for p in d.glob("*")} if d.exists() else {}
+    return {p.name: p.stat().st_size for p in d.glob("*") if p.is_file()} if d.exists() else {}
 
 
 def _unit_sizes(world: World) -> dict[str, int]:

@@ -765,3 +765,37 @@ def test_c10_warning_names_the_file(tmp_path: Path) -> None:
     reading = read(tar, tmp_path, all_platforms=True, strict=False)
     (warning,) = [w for w in reading.findings.warnings if "is listed but its blobs" in w]
     assert warning.startswith(f"{tmp_path / 'in.tar'}: index.json entry 1: linux/arm64/v8")
+
+
+# -- reading only what a send needs ------------------------------------------------------------
+class _Keep:
+    def __init__(self, wanted: set[str] | None) -> None:
+        self._wanted = wanted
+
+    def selective(self) -> bool:
+        return self._wanted is not None
+
+    def wanted(self, diff_id: Digest) -> bool:
+        return self._wanted is None or str(diff_id) in self._wanted
+
+
+def test_a_layer_filter_keeps_only_the_wanted_layers(tmp_path: Path) -> None:
+    img = make_img(7, n_layers=3, tags=["app:1"])
+    archive = tmp_path / "in.tar"
+    archive.write_bytes(docker_legacy(Tar(), [img]).bytes())
+    cache = BlobCache(tmp_path / "cache")
+    top = img.diff_ids[2]
+    with archive.open("rb") as fh:
+        reading = read_stream(fh, CachingSink(cache, _Keep({top})), "in.tar")
+    [image] = reading.archive_images()
+    assert [str(e.diff_id) for e in image.layers] == img.diff_ids
+    assert [e.absent for e in image.layers] == [True, True, False]
+    assert [e.size for e in image.layers] == [len(layer) for layer in img.layers]
+    # Only the wanted layer was compressed into the cache; nothing spooled is left behind.
+    assert cache.layer(Digest.parse(top)) is not None
+    assert cache.layer(Digest.parse(img.diff_ids[0])) is None
+    assert not list((tmp_path / "cache" / "layers").glob(".incoming-*"))
+    # A filter that wants everything reads as a plain caching sink.
+    with archive.open("rb") as fh:
+        reading = read_stream(fh, CachingSink(cache, _Keep(None)), "in.tar")
+    assert [e.absent for e in reading.archive_images()[0].layers] == [False, False, False]

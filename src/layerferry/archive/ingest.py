@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..copy.blobcache import BlobCache
 from ..tario.stream import Readable
 from .read import ReadOptions, read_stream
-from .scan import CachingSink
+from .scan import CachingSink, LayerFilter
 from .writer import ArchiveImage
 
 
@@ -17,9 +17,11 @@ def ingest_archive(
     cache: BlobCache,
     what: str = "archive",
     options: ReadOptions | None = None,
+    keep: LayerFilter | None = None,
 ) -> list[ArchiveImage]:
-    """Cache every layer and config of the archive and return its images, verified."""
-    return read_stream(stream, CachingSink(cache), what, options).archive_images()
+    """Cache every layer (or those *keep* wants) and config of the archive and return its
+    images, verified; a layer not kept is an absent entry."""
+    return read_stream(stream, CachingSink(cache, keep), what, options).archive_images()
 
 
 ingest_docker_archive = ingest_archive

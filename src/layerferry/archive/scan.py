@@ -61,18 +61,40 @@ class MeasuringSink:
         return LayerBlob(reader.digest, reader.count, None)
 
 
-class CachingSink:
-    """Compresses layers into the blob cache as they stream by (``load``, ``save``)."""
+class LayerFilter(Protocol):
+    """Which layers a reader must keep (the others only need to be measured)."""
 
-    def __init__(self, cache: BlobCache) -> None:
+    def selective(self) -> bool:
+        """False: keep every layer (then nothing is spooled). Asked before each layer."""
+
+    def wanted(self, diff_id: Digest) -> bool: ...
+
+
+class CachingSink:
+    """Compresses layers into the blob cache as they stream by (``load``, ``save``).
+
+    With a *keep* filter, a layer it does not want is measured and dropped, and recorded as
+    absent (:meth:`LayerEntry.missing`): ``send`` reads a whole image from an engine that can
+    only save whole images, though its targets lack only some layers.
+    """
+
+    def __init__(self, cache: BlobCache, keep: LayerFilter | None = None) -> None:
         self._cache = cache
+        self._keep = keep
 
     @property
     def cache(self) -> BlobCache | None:
         return self._cache
 
     def put(self, stream: Readable) -> LayerBlob:
-        entry, created = self._cache.put_layer_tracked(stream)
+        if self._keep is None or not self._keep.selective():
+            entry, created = self._cache.put_layer_tracked(stream)
+            return LayerBlob(entry.diff_id, entry.size, entry, created)
+        with self._cache.spooled(stream) as spooled:
+            if not self._keep.wanted(spooled.diff_id):
+                missing = LayerEntry.missing(spooled.diff_id, spooled.size)
+                return LayerBlob(spooled.diff_id, spooled.size, missing)
+            entry, created = self._cache.put_spooled(spooled)
         return LayerBlob(entry.diff_id, entry.size, entry, created)
 
 

@@ -60,6 +60,15 @@ class LayerEntry:
         return cls(diff_id, size, diff_id, 0, Path("/nonexistent"), absent=True)
 
 
+@dataclass(frozen=True)
+class SpooledLayer:
+    """A layer read to a temp file, not yet compressed: see :meth:`BlobCache.spooled`."""
+
+    diff_id: Digest
+    size: int
+    path: Path
+
+
 class _HashingWriter:
     def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
@@ -176,6 +185,37 @@ class BlobCache:
             raise
         finally:
             tmp.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def spooled(self, stream: Readable) -> Iterator[SpooledLayer]:
+        """Copy *stream* (an uncompressed layer tar) to a temp file in the cache, measuring it.
+
+        Used when only some of an archive's layers are wanted: a layer's diff ID is known only
+        once it is read, and writing it raw costs far less than compressing one nobody needs.
+        The file is removed when the block ends.
+        """
+        tmp = self.incoming()
+        try:
+            try:
+                with tmp.open("wb") as out:
+                    source = VerifyingReader(stream, what="layer")
+                    while chunk := source.read(CHUNK):
+                        out.write(chunk)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                    raise self._no_space(exc) from exc
+                raise
+            yield SpooledLayer(source.digest, source.count, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_spooled(self, spooled: SpooledLayer) -> tuple[LayerEntry, bool]:
+        """Compress a spooled layer into the cache (unless it is there already)."""
+        kept = self.layer(spooled.diff_id)
+        if kept is not None:
+            return kept, False
+        with spooled.path.open("rb") as fh:
+            return self.put_layer_tracked(fh, expected=spooled.diff_id)
 
     def _write_meta(self, entry: LayerEntry) -> None:
         record = {

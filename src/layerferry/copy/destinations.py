@@ -39,13 +39,13 @@ from ..errors import (
 from ..oci.digest import Digest
 from ..remote.host import RemoteHost
 from ..remote.session import CommandResult
-from ..remote.staging import RemoteStaging, StagingState
+from ..remote.staging import RemoteStaging, StagingState, state_from_listing
 from ..reporting import NullReporter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
 from .blobcache import BlobCache
 from .plan import Holding, holdings_by_chains
-from .staged import stage_all
+from .staged import stage_and_load
 from .units import StagedUnit, Unit, unit_for
 
 WRITE_CHUNK = 1024 * 1024
@@ -146,8 +146,11 @@ class SshDaemonDestination(_EngineBacked):
         cache: BlobCache,
         reporter: Reporter | None = None,
         cancel: threading.Event | None = None,
+        chains: frozenset[Digest] | None = None,
     ) -> None:
         self._cancel = cancel
+        self._chains = chains
+        self._probe_used = False
         self.host = host
         self.engine = host.engine
         self.where = str(host.target)
@@ -157,6 +160,9 @@ class SshDaemonDestination(_EngineBacked):
     def layer_chains(self) -> set[Digest]:
         # A containerd-store engine reports its images' diff IDs like a classic one, but decides
         # presence by its content store; a thin load it refuses is retried whole (see receive).
+        if self._chains is not None:
+            chains, self._chains = set(self._chains), None  # asked already (send's survey): once
+            return chains
         return super().layer_chains()
 
     @property
@@ -190,33 +196,36 @@ class SshDaemonDestination(_EngineBacked):
         codec = self.codec
         units = [unit_for(self._cache, e, codec) for e in layers_to_write(images, include)]
         staging = RemoteStaging(self.host.session, self.host.probe.staging_dir)
-        state = staging.query([u.name for u in units], self.host.info.root_dir)
+        state = self._staging_state(staging, units)
         self._check_space(units, state)
-        stage_all(
+        need = ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units)
+        result = stage_and_load(
             staging,
             [StagedUnit(self._cache, u) for u in units],
             state,
+            lambda: iter_tail(images, encoder_for(codec, self._cache)),
             self._reporter,
             meter,
+            need_kib=need // 1024,
+            engine_root=self.host.info.root_dir,
+            codec=codec.value,
             cancel=self._cancel,
         )
-        names = [u.name for u in units]
-        job = staging.prepare(names)
-        try:
-            tail = _metered(iter_tail(images, encoder_for(codec, self._cache)), meter, self._cancel)
-            result = staging.load(job, codec.value, names, tail)
-            self._check_load(result, ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units))
-        except BaseException:
-            staging.cleanup(job, [])  # keep the staged units: the next run resumes from them
-            raise
-        staging.cleanup(job, names)
+        self._check_load(result, need)
+
+    def _staging_state(self, staging: RemoteStaging, units: Sequence[Unit]) -> StagingState:
+        """What the host has staged: the probe listed it on connecting; asked again after."""
+        if not self._probe_used:
+            self._probe_used = True
+            probe = self.host.probe
+            return state_from_listing(probe.staged, probe.free_staging_kib)
+        return staging.query([u.name for u in units], "")
 
     def _check_space(self, units: Sequence[Unit], state: StagingState) -> None:
         staging_need = sum(u.size for u in units if u.name not in state.done)
-        engine_need = ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units)
+        # The engine's own room is checked by the host before the load (_SEND_LOAD).
         for need, free_kib, what in (
             (staging_need, state.free_staging_kib, f"staging ({self.host.probe.staging_dir})"),
-            (engine_need, state.free_engine_kib, f"the engine ({self.host.info.root_dir})"),
         ):
             if free_kib is not None and need > free_kib * 1024:
                 raise RemoteError(

@@ -13,7 +13,7 @@ from ..archive.classify import STANDARD_INPUT
 from ..archive.ingest import ingest_archive
 from ..archive.model import ArchiveReading
 from ..archive.read import ReadOptions, read_path, read_stream
-from ..archive.scan import CachingSink
+from ..archive.scan import CachingSink, LayerFilter
 from ..archive.writer import ArchiveImage
 from ..daemon.engine import Engine, ImageRecord
 from ..errors import IntegrityError
@@ -22,7 +22,7 @@ from ..reference import ImageName, check_image_ref
 from ..remote.host import RemoteHost
 from ..reporting import NullReporter, Reporter
 from ..tario.stream import IterStream, Readable
-from .blobcache import BlobCache
+from .blobcache import BlobCache, LayerEntry
 
 
 class DaemonSource:
@@ -30,34 +30,52 @@ class DaemonSource:
         self.engine = engine
         self.cache = cache
 
-    def image(self, ref: str) -> ArchiveImage:
-        """The image *ref* names, with every layer in the cache (saved from the engine if not)."""
+    def record(self, ref: str) -> ImageRecord:
+        """What the engine says of *ref* (ID, tags, diff IDs), without reading any layer."""
         check_image_ref(ref)
-        record = self.engine.image(ref)
+        return self.engine.image(ref)
+
+    def image(
+        self, ref: str, *, record: ImageRecord | None = None, keep: LayerFilter | None = None
+    ) -> ArchiveImage:
+        """The image *ref* names, with every layer in the cache (saved from the engine if not).
+
+        With *keep*, only the layers it wants must be in the cache; the others are absent
+        entries (``send`` to targets that hold them).
+        """
+        record = record or self.record(ref)
         tags = _tags_for(ref, record)
-        cached = self._from_cache(record, tags)
+        cached = self._from_cache(record, tags, keep)
         if cached is not None:
             return cached
-        images = self._ingest_save(record.id, ref)
+        images = self._ingest_save(record.id, ref, keep)
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
 
-    def _ingest_save(self, image_id: str, ref: str) -> list[ArchiveImage]:
+    def _ingest_save(
+        self, image_id: str, ref: str, keep: LayerFilter | None = None
+    ) -> list[ArchiveImage]:
         chunks = self.engine.save(image_id, name=ref)
-        return ingest_archive(IterStream(chunks), self.cache, what=_save_of(self.engine, ref))
+        what = _save_of(self.engine, ref)
+        return ingest_archive(IterStream(chunks), self.cache, what=what, keep=keep)
 
-    def _from_cache(self, record: ImageRecord, tags: list[ImageName]) -> ArchiveImage | None:
+    def _from_cache(
+        self, record: ImageRecord, tags: list[ImageName], keep: LayerFilter | None
+    ) -> ArchiveImage | None:
         digest = record.config_digest
         raw = self.cache.config(digest) if digest else None
         if raw is None:
             return None
-        layers = [self.cache.layer(d) for d in record.diff_ids]
-        if any(layer is None for layer in layers):
-            return None
-        return ArchiveImage(
-            config=ImageConfig.parse(raw), layers=[la for la in layers if la], tags=tags
-        )
+        layers: list[LayerEntry] = []
+        for diff_id in record.diff_ids:
+            entry = self.cache.layer(diff_id)
+            if entry is None and keep is not None and keep.selective() and not keep.wanted(diff_id):
+                entry = LayerEntry.missing(diff_id, 0)
+            if entry is None:
+                return None
+            layers.append(entry)
+        return ArchiveImage(config=ImageConfig.parse(raw), layers=layers, tags=tags)
 
 
 def _save_of(engine: Engine, ref: str) -> str:
@@ -84,13 +102,15 @@ class SshDaemonSource(DaemonSource):
         super().__init__(host.engine, cache)
         self.host = host
 
-    def _ingest_save(self, image_id: str, ref: str) -> list[ArchiveImage]:
+    def _ingest_save(
+        self, image_id: str, ref: str, keep: LayerFilter | None = None
+    ) -> list[ArchiveImage]:
         what = _save_of(self.engine, ref)
         tools = self.host.probe.tools
         codec = "zstd -c" if "zstd" in tools else ("gzip -1 -c" if "gzip" in tools else "cat")
         script = _REMOTE_SAVE % {"encode": codec}
         with self.host.session.stream_out(["sh", "-c", script, "sh", image_id]) as stream:
-            return ingest_archive(stream, self.cache, what=what)
+            return ingest_archive(stream, self.cache, what=what, keep=keep)
 
 
 _REMOTE_SAVE = """

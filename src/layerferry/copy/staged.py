@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import IntegrityError, Interrupted
+from ..errors import IntegrityError, Interrupted, RemoteError
 from ..oci.digest import Digest
-from ..remote.staging import RemoteStaging, StagingState
+from ..remote.session import CommandResult
+from ..remote.staging import RemoteStaging, StagingState, UnitPlan
 from ..reporting import Meter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
@@ -104,6 +105,101 @@ def stage_all(
             _stage(staging, item, state, reporter, meter, cancel)
 
 
+# A staging disk with less room than this after a unit stopped short is taken as full.
+FULL_DISK_KIB = 1024
+
+
+def stage_and_load(
+    staging: RemoteStaging,
+    items: Sequence[Stageable],
+    state: StagingState,
+    tail: Callable[[], Iterator[bytes]],
+    reporter: Reporter,
+    meter: list[int],
+    *,
+    need_kib: int,
+    engine_root: str,
+    codec: str,
+    cancel: threading.Event | None = None,
+) -> CommandResult:
+    """Stage the items the host lacks and load the archive they make, in one pass.
+
+    Units staged and checked by earlier runs are used as they are (after a hash check); half-
+    sent ones resume. A unit that arrives damaged is sent once more; nothing is tagged until
+    every unit checked out. Returns the host's ``docker load`` result.
+    """
+    damaged = _damaged(staging, [i for i in items if i.name in state.done], reporter)
+    offsets: dict[str, int | None] = {}
+    for item in items:
+        if item.name in state.done and item.name not in damaged:
+            offsets[item.name] = None
+        else:
+            offsets[item.name] = _resume_offset(staging, item, state, reporter)
+    for attempt in (1, 2):
+        plans = [UnitPlan(i.name, i.digest.hex, i.size, offsets[i.name]) for i in items]
+        chunks = _sent(staging.where, items, offsets, tail, reporter, meter, cancel)
+        result, marks = staging.send_and_load(codec, plans, need_kib, engine_root, chunks)
+        if marks.free_kib is not None:
+            raise RemoteError(
+                f"{staging.where}: not enough disk space for the engine ({engine_root}): needs "
+                f"about {human_bytes(need_kib * 1024)}, {human_bytes(marks.free_kib * 1024)} free",
+                hint="free space on the host and run again; nothing was changed there",
+            )
+        if marks.short:
+            name, have = next(iter(marks.short.items()))
+            if marks.staging_free_kib is not None and marks.staging_free_kib < FULL_DISK_KIB:
+                raise RemoteError(
+                    f"{staging.where}: not enough disk space for staging ({staging.directory}): "
+                    f"it filled up at {human_bytes(have)} of layer {name[:12]}",
+                    hint="free space on the host and run the same command again: it resumes",
+                )
+            raise RemoteError(
+                f"{staging.where}: staging {name[:12]} stopped early ({have} bytes arrived)",
+                hint="run the same command again: it resumes where it stopped",
+            )
+        failed = marks.bad | marks.gone
+        if result.returncode in (90, 95) and not failed:
+            raise RemoteError(
+                f"{staging.where}: staging in {staging.directory} failed: "
+                f"{_last_line(result.stderr)}",
+                hint="check that directory on the host (space, permissions) and run again",
+            )
+        if result.returncode != 90:
+            return result
+        if attempt == 2:
+            break
+        for name in marks.bad:
+            label = next(i.label for i in items if i.name == name)
+            reporter.warn(f"{staging.where}: {label} arrived damaged; sending it again")
+        offsets = {name: (0 if name in failed else None) for name in offsets}
+    raise IntegrityError(
+        f"{staging.where}: {len(failed)} layer(s) arrived damaged twice",
+        hint="the link or the host's disk corrupts data; check it before trying again",
+    )
+
+
+def _sent(
+    where: str,
+    items: Sequence[Stageable],
+    offsets: dict[str, int | None],
+    tail: Callable[[], Iterator[bytes]],
+    reporter: Reporter,
+    meter: list[int],
+    cancel: threading.Event | None,
+) -> Iterator[bytes]:
+    """The bytes of a one-pass stage-and-load: each unit from its offset, then the tail."""
+    for item in items:
+        offset = offsets[item.name]
+        if offset is None:
+            continue
+        progress = reporter.meter(f"{where} {item.label}", item.size - offset)
+        try:
+            yield from _progressed(_metered(item.chunks_from(offset), meter, cancel), progress)
+        finally:
+            progress.close()
+    yield from _metered(tail(), meter, cancel)
+
+
 def _damaged(staging: RemoteStaging, staged: Sequence[Stageable], reporter: Reporter) -> set[str]:
     """Items staged by an earlier run whose bytes no longer hash right: discard, send again."""
     if not staged:
@@ -179,3 +275,8 @@ def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
     for chunk in chunks:
         meter.advance(len(chunk))
         yield chunk
+
+
+def _last_line(data: bytes) -> str:
+    lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"

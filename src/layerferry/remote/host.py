@@ -15,11 +15,23 @@ from ..errors import RemoteError, UnreachableError
 from .session import SshSession
 from .target import SshTarget
 
+# Also lists what earlier runs left staged (see .staging), so a send needs no query of its own.
 _PROBE = r"""
 printf 'docker_host=%s\n' "${DOCKER_HOST-}"
-printf 'cache=%s\n' "${XDG_CACHE_HOME:-$HOME/.cache}"
+c="${XDG_CACHE_HOME:-$HOME/.cache}"
+printf 'cache=%s\n' "$c"
 for t in docker zstd gzip sha256sum; do
   command -v "$t" >/dev/null 2>&1 && printf 'tool=%s\n' "$t"
+done
+d="$c/layerferry/staging"
+if [ -d "$d" ]; then
+  find "$d" -type f -mtime +7 -exec rm -f {} + 2>/dev/null
+  find "$d" -type d -name 'job-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
+  for f in "$d"/*; do [ -f "$f" ] && printf 'staged=%s %s\n' "${f##*/}" "$(wc -c < "$f")"; done
+fi
+# Room where staging will be (it is made on the first send).
+for x in "$d" "$c" "$HOME"; do
+  [ -d "$x" ] && { printf 'free_staging=%s\n' "$(df -Pk "$x" | awk 'NR==2 {print $4}')"; break; }
 done
 exit 0
 """
@@ -30,6 +42,9 @@ class HostProbe:
     docker_host: str
     cache_dir: str = ""
     tools: frozenset[str] = field(default_factory=frozenset)
+    staged: tuple[tuple[str, int], ...] = ()
+    """Files in the staging directory when the host was probed (name, size)."""
+    free_staging_kib: int | None = None
 
     @property
     def staging_dir(self) -> str:
@@ -44,6 +59,8 @@ def parse_probe(text: str) -> HostProbe:
     docker_host = ""
     cache_dir = ""
     tools: set[str] = set()
+    staged: list[tuple[str, int]] = []
+    free: int | None = None
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key == "docker_host":
@@ -52,7 +69,19 @@ def parse_probe(text: str) -> HostProbe:
             cache_dir = value.strip()
         elif key == "tool":
             tools.add(value.strip())
-    return HostProbe(docker_host=docker_host, cache_dir=cache_dir, tools=frozenset(tools))
+        elif key == "staged":
+            name, _, size = value.strip().partition(" ")
+            if size.isdigit():
+                staged.append((name, int(size)))
+        elif key == "free_staging" and value.strip().isdigit():
+            free = int(value.strip())
+    return HostProbe(
+        docker_host=docker_host,
+        cache_dir=cache_dir,
+        tools=frozenset(tools),
+        staged=tuple(staged),
+        free_staging_kib=free,
+    )
 
 
 def _remote_socket(target: SshTarget, docker_host: str) -> str:

@@ -57,11 +57,6 @@ if [ "$have" -eq "$size" ] && [ "$got" = "$want" ]; then mv -f "$p" "$d/$n" && e
 rm -f "$p"; echo "bad $got"
 """
 
-_PREPARE = r"""
-d=$1; j=$2; shift 2
-mkdir "$d/$j" || exit 1
-for n in "$@"; do ln "$d/$n" "$d/$j/$n" || exit 1; done
-"""
 
 _HASH = r"""
 d=$1; shift
@@ -74,19 +69,6 @@ d=$1; shift
 for n in "$@"; do rm -f "$d/$n"; done
 """
 
-# A decoder that died of SIGPIPE (141) lost its reader: then `docker`'s own error is the cause.
-_LOAD = r"""
-d=$1; j=$2; codec=$3; shift 3
-case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
-s=$(mktemp) || exit 99
-{ { for n in "$@"; do cat "$d/$j/$n" || exit 1; done; cat; } | $dec; echo $? > "$s"; } | docker load
-rc=$?
-z=$(cat "$s"); rm -f "$s"
-if [ "$z" != 0 ] && { [ "$z" != 141 ] || [ "$rc" = 0 ]; }; then
-  echo "layerferry: the staged data did not decode on the host (exit $z)" >&2; exit 98
-fi
-exit $rc
-"""
 
 # A staged tar (a volume's data) unpacked into a container by the host's own `docker cp`.
 _UNPACK = r"""
@@ -116,6 +98,67 @@ fi
 exit $rc
 """
 
+# Stage and load in one pass. Arguments after the first six come in fours, one unit each:
+# NAME WANT SIZE FROM, FROM being "staged" (a checked copy is there) or the offset at which
+# its bytes follow on stdin (the bytes before are in this run's part file). Each unit's bytes
+# are appended to its part file and, at the same time, fed to `docker load`; the part is
+# checked with sha256sum and renamed when whole. The tail of the archive (the image configs
+# and manifests, all that names an image) follows only once every unit has checked out, so a
+# short or damaged unit leaves the engine an archive without images: nothing is tagged.
+# Markers on stdout: ok|bad|short|gone NAME …, space FREE_KIB. Exit 90: a unit failed (see
+# the markers); 95: no room for the job; 96: the engine lacks room; 98: the stream did not decode.
+_SEND_LOAD = r"""
+d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6; shift 6
+case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
+mkdir -p "$d" && chmod 700 "$d" || exit 95
+if [ -n "$root" ] && [ -d "$root" ]; then
+  free=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+  if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "space $free"; exit 96; fi
+fi
+mkdir "$d/$j" || exit 95
+feed() {
+  trap '' PIPE
+  while [ $# -ge 4 ]; do
+    n=$1; want=$2; size=$3; from=$4; shift 4
+    if [ "$from" = staged ]; then
+      ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; wait; return 1; }
+      cat "$d/$j/$n"
+      continue
+    fi
+    p="$d/$n.part.$run"
+    if [ "$from" -gt 0 ]; then cat "$p" || return 1; fi
+    head -c "$((size - from))" | tee -a "$p"
+    have=$(wc -c < "$p")
+    if [ "$have" -ne "$size" ]; then
+      echo "short $n $have $(df -Pk "$d" | awk 'NR==2 {print $4}')" >&3; wait; return 1
+    fi
+    ( got=$(sha256sum "$p" | cut -d' ' -f1)
+      if [ "$got" = "$want" ] && mv -f "$p" "$d/$n"; then
+        echo "ok $n" >&3
+      else
+        rm -f "$p"; : > "$d/$j/bad.$n"; echo "bad $n $got" >&3
+      fi ) &
+  done
+  wait
+  for b in "$d/$j"/bad.*; do [ -e "$b" ] && return 1; done
+  cat
+  return 0
+}
+s=$(mktemp -d) || exit 95
+exec 3>&1
+{ feed "$@"; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load
+rc=$?
+f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$s" "$d/$j"
+[ "$f" = 0 ] || exit 90
+if [ "$z" != 0 ] && { [ "$z" != 141 ] || [ "$rc" = 0 ]; }; then
+  echo "layerferry: the staged data did not decode on the host (exit $z)" >&2; exit 98
+fi
+if [ "$rc" = 0 ]; then
+  while [ $# -ge 4 ]; do rm -f "$d/$1"; shift 4; done
+fi
+exit $rc
+"""
+
 _CLEANUP = r"""
 d=$1; j=$2; shift 2
 rm -rf "$d/$j"
@@ -132,6 +175,60 @@ class StagingState:
     parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     free_staging_kib: int | None = None
     free_engine_kib: int | None = None
+
+
+def state_from_listing(files: Iterable[tuple[str, int]], free_kib: int | None) -> StagingState:
+    """The staging state from a listing of the directory (the probe's)."""
+    state = StagingState(free_staging_kib=free_kib)
+    for name, size in files:
+        unit, _, run = name.partition(".part.")
+        if not _NAME.match(unit):
+            continue
+        if run:
+            state.parts.setdefault(unit, []).append((run, size))
+        else:
+            state.done[unit] = size
+    return state
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """One unit of a :meth:`RemoteStaging.send_and_load`: staged already, or sent from *offset*."""
+
+    name: str
+    want_hex: str
+    size: int
+    offset: int | None
+    """None: a checked copy is staged on the host; else the bytes from here on follow."""
+
+
+@dataclass
+class LoadMarks:
+    """What the host said of each unit during a :meth:`RemoteStaging.send_and_load`."""
+
+    ok: set[str] = field(default_factory=set)
+    bad: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+    short: dict[str, int] = field(default_factory=dict)
+    free_kib: int | None = None
+    """Set when the engine's disk had too little room: nothing was sent."""
+    staging_free_kib: int | None = None
+    """Room left in staging when a unit stopped short (none: the disk filled up)."""
+
+
+def parse_marks(text: str) -> LoadMarks:
+    marks = LoadMarks()
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("ok", "bad", "gone") and _NAME.match(words[1]):
+            getattr(marks, words[0]).add(words[1])
+        elif len(words) >= 3 and words[0] == "short" and words[2].isdigit():
+            marks.short[words[1]] = int(words[2])
+            if len(words) == 4 and words[3].isdigit():
+                marks.staging_free_kib = int(words[3])
+        elif len(words) == 2 and words[0] == "space" and words[1].isdigit():
+            marks.free_kib = int(words[1])
+    return marks
 
 
 def parse_query(text: str) -> StagingState:
@@ -222,11 +319,6 @@ class RemoteStaging:
     def discard(self, names: Sequence[str]) -> None:
         self._script(_DISCARD, [self.directory, *_check_names(names)])
 
-    def prepare(self, names: Sequence[str]) -> str:
-        job = f"job-{self.run_id}"
-        self._script(_PREPARE, [self.directory, job, *_check_names(names)])
-        return job
-
     def hashes(self, names: Sequence[str]) -> dict[str, str]:
         """sha256 of staged units, computed on the host (catches damage since they were staged)."""
         result = self._script(_HASH, [self.directory, *_check_names(names)])
@@ -237,11 +329,33 @@ class RemoteStaging:
                 out[words[0]] = words[1]
         return out
 
-    def load(
-        self, job: str, codec: str, names: Sequence[str], tail: Iterable[bytes]
-    ) -> CommandResult:
-        argv = ["sh", "-c", _LOAD, "sh", self.directory, job, codec, *_check_names(names)]
-        return self.session.pipe_in(argv, tail)
+    def send_and_load(
+        self,
+        codec: str,
+        units: Sequence[UnitPlan],
+        need_kib: int,
+        engine_root: str,
+        chunks: Iterable[bytes],
+    ) -> tuple[CommandResult, LoadMarks]:
+        """Stage *units* and run ``docker load`` on them in one pass (see ``_SEND_LOAD``).
+
+        *chunks* are the units' bytes from their offsets, in order, then the archive's tail.
+        Units it staged stay staged unless the load succeeded.
+        """
+        job = f"job-{self.run_id}-{secrets.token_hex(3)}"
+        argv = ["sh", "-c", _SEND_LOAD, "sh", self.directory, job, codec, self.run_id]
+        argv += [str(need_kib), engine_root]
+        for unit in units:
+            if not re.fullmatch(r"[0-9a-f]{64}", unit.want_hex):
+                raise ValueError(f"not a sha256: {unit.want_hex!r}")
+            argv += _check_names([unit.name])
+            argv += [
+                unit.want_hex,
+                str(unit.size),
+                "staged" if unit.offset is None else str(unit.offset),
+            ]
+        result = self.session.pipe_in(argv, chunks)
+        return result, parse_marks(result.text)
 
     def unpack(self, name: str, codec: str, container: str) -> None:
         """Unpack the staged tar *name* into *container* at ``/`` with the host's ``docker cp``."""

@@ -28,6 +28,7 @@ from ..copy.plan import Plan
 from ..copy.sources import ArchiveSource, DaemonSource
 from ..daemon.engine import connect_local
 from ..errors import Interrupted, LayerferryError, PartialFailure, UsageError
+from ..reference import RegistryReference
 from ..remote.host import RemoteHost
 from ..remote.target import SshTarget
 from ..reporting import NullReporter, Reporter
@@ -37,6 +38,7 @@ from ..units import human_bytes, plural
 from ._args import as_enum, as_list, as_path_or_stream
 from ._common import choose_images, merge_by_config, name_images, warn_platform
 from .inventory import Inventory
+from .survey import NoTargetReached, Reached, TargetSurvey
 from .via import pull_on_host, push_once, via_reference
 
 DEFAULT_PARALLEL = 4
@@ -78,16 +80,27 @@ class SendResult:
 
 
 def _images_from_engine(
-    refs: Sequence[str], settings: Settings, reporter: Reporter
+    refs: Sequence[str],
+    settings: Settings,
+    reporter: Reporter,
+    survey: TargetSurvey | None = None,
 ) -> list[ArchiveImage]:
+    """Read *refs* from the local engine into the cache.
+
+    A *survey* starts reaching its targets once the engine has named the images' layers, and
+    then tells the reader which layers to keep.
+    """
     if not refs:
         raise UsageError("name at least one image")
     engine = connect_local(settings.docker_host)
     try:
         source = DaemonSource(engine, settings.blob_cache())
+        records = [source.record(ref) for ref in refs]
+        if survey is not None:
+            survey.begin(records)
         images = []
-        for ref in refs:
-            image = source.image(ref)
+        for ref, record in zip(refs, records, strict=True):
+            image = source.image(ref, record=record, keep=survey)
             if not image.tags:
                 reporter.warn(f"{ref} is an image ID: the archive will hold no tag for it")
             images.append(image)
@@ -216,7 +229,14 @@ def send_images(
     *,
     dry_run: bool = False,
     cancel: threading.Event | None = None,
+    reached: Reached | None = None,
 ) -> CopyReport:
+    """Copy *images* to one host; *reached* is its connection when the survey made it."""
+    if reached is not None:
+        destination = SshDaemonDestination(
+            reached.host, settings.blob_cache(), reporter, cancel, reached.chains
+        )
+        return copy_images(images, destination, reporter=reporter, dry_run=dry_run)
     with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
         destination = SshDaemonDestination(remote, settings.blob_cache(), reporter, cancel)
         return copy_images(images, destination, reporter=reporter, dry_run=dry_run)
@@ -253,7 +273,32 @@ def send(
         dict.fromkeys(h if isinstance(h, SshTarget) else SshTarget.parse(h) for h in hosts)
     )
     registry = via_reference(via) if via else None
-    found = _images_from_engine(images, settings, reporter)
+    # Hosts are reached while the engine saves, when all are served at once (a connection
+    # kept waiting for its turn would outlive its idle ssh master).
+    survey = (
+        TargetSurvey(targets, settings) if registry is None and len(targets) <= parallel else None
+    )
+    try:
+        try:
+            found = _images_from_engine(images, settings, reporter, survey)
+        except NoTargetReached:
+            found = []  # each host's own send below says why it could not be reached
+        return _send_found(found, targets, registry, parallel, dry_run, settings, reporter, survey)
+    finally:
+        if survey is not None:
+            survey.close()
+
+
+def _send_found(
+    found: list[ArchiveImage],
+    targets: list[SshTarget],
+    registry: RegistryReference | None,
+    parallel: int,
+    dry_run: bool,
+    settings: Settings,
+    reporter: Reporter,
+    survey: TargetSurvey | None,
+) -> SendResult:
     outcomes: dict[str, HostOutcome] = {}
     pinned = push_once(found, registry, settings, reporter) if registry and not dry_run else {}
 
@@ -265,9 +310,11 @@ def send(
             if registry is not None:
                 report = pull_on_host(found, pinned, target, settings, reporter, dry_run=dry_run)
             else:
+                reached = survey.take(target) if survey is not None else None
                 report = send_images(
-                    found, target, settings, reporter, dry_run=dry_run, cancel=cancel
-                )
+                    found, target, settings, reporter, dry_run=dry_run, cancel=cancel,
+                    reached=reached,
+                )  # fmt: skip
         except Interrupted:
             raise
         except LayerferryError as exc:
