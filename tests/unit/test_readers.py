@@ -778,6 +778,95 @@ class _Keep:
     def wanted(self, diff_id: Digest) -> bool:
         return self._wanted is None or str(diff_id) in self._wanted
 
+    def guess(self, hint: object) -> Digest | None:
+        return None
+
+
+def _legacy_save(img: Img, top_config: bool = True) -> bytes:
+    """A ``docker save`` (20.10) of *img*: ``ID/json`` legacy records naming each parent,
+    directories in ID order (so not in layer order), manifest last."""
+    ids = [hexof(f"v1-{i}-{img.diff_ids[i]}".encode()) for i in range(len(img.layers))]
+    tar = Tar().file(f"{hexof(img.config)}.json", img.config)
+    for v1 in sorted(ids):
+        i = ids.index(v1)
+        record: dict[str, object] = {"id": v1, "created": "1970-01-01T00:00:00Z"}
+        if i:
+            record["parent"] = ids[i - 1]
+        if top_config and i == len(ids) - 1:
+            record["config"] = {"Cmd": ["sh"]}
+        tar.dir(f"{v1}/").file(f"{v1}/VERSION", b"1.0").file(
+            f"{v1}/json", json.dumps(record).encode()
+        )
+        tar.file(f"{v1}/layer.tar", img.layers[i])
+    manifest = [
+        {
+            "Config": f"{hexof(img.config)}.json",
+            "RepoTags": img.tags,
+            "Layers": [f"{v}/layer.tar" for v in ids],
+        }
+    ]
+    return tar.file("manifest.json", json.dumps(manifest).encode()).bytes()
+
+
+def test_layers_of_a_docker_save_are_told_apart_before_they_are_read(tmp_path: Path) -> None:
+    from layerferry.copy.sources import _LegacyGuess
+    from layerferry.daemon.engine import ImageRecord
+
+    cache = BlobCache(tmp_path / "cache")
+    spooled: list[object] = []
+    original = cache.spooled
+
+    def spy(stream: object):  # type: ignore[no-untyped-def]
+        spooled.append(stream)
+        return original(stream)  # type: ignore[arg-type]
+
+    cache.spooled = spy  # type: ignore[method-assign]
+
+    def send_top(img: Img, top_config: bool = True) -> list[bool]:
+        diff_ids = [Digest.parse(d) for d in img.diff_ids]
+        record = ImageRecord("sha256:" + hexof(img.config), ["app:1"], diff_ids)
+        keep = _LegacyGuess(_Keep({img.diff_ids[-1]}), record)
+        save = _legacy_save(img, top_config)
+        [image] = read_stream(io.BytesIO(save), CachingSink(cache, keep), "save").archive_images()
+        assert cache.layer(diff_ids[-1]) is not None
+        return [e.absent for e in image.layers]
+
+    # Two layers: the one without a parent is the base, the other the top.
+    assert send_top(make_img(8, n_layers=2, tags=["app:1"]), top_config=False) == [True, False]
+    assert spooled == [], "both layers were placed by their legacy records: none was spooled"
+    # Deeper: the base, the top (it carries the image's config) and any layer whose parent
+    # came first are placed; one whose parent comes later is spooled. The result is the same.
+    deep = make_img(10, n_layers=5, tags=["app:1"])
+    assert send_top(deep) == [True, True, True, True, False]
+    assert len(spooled) <= 3
+    assert send_top(make_img(11, n_layers=5, tags=["app:1"]), top_config=False) == [True] * 4 + [
+        False
+    ]
+
+
+def test_a_wrong_guess_cannot_pass(tmp_path: Path) -> None:
+    img = make_img(9, n_layers=2, tags=["app:1"])
+
+    class AlwaysFirst(_Keep):
+        def guess(self, hint: object) -> Digest | None:
+            return Digest.parse(img.diff_ids[0])
+
+    archive = docker_legacy(Tar(), [img]).bytes()
+    # Dropping a layer on a wrong guess: the manifest puts it elsewhere, and that is found.
+    with pytest.raises(IntegrityError):
+        read_stream(
+            io.BytesIO(archive),
+            CachingSink(BlobCache(tmp_path / "c1"), AlwaysFirst({img.diff_ids[1]})),
+            "save",
+        ).archive_images()
+    # Keeping a layer on a wrong guess: its bytes do not hash to the guess.
+    with pytest.raises(IntegrityError):
+        read_stream(
+            io.BytesIO(archive),
+            CachingSink(BlobCache(tmp_path / "c2"), AlwaysFirst({img.diff_ids[0]})),
+            "save",
+        ).archive_images()
+
 
 def test_a_layer_filter_keeps_only_the_wanted_layers(tmp_path: Path) -> None:
     img = make_img(7, n_layers=3, tags=["app:1"])

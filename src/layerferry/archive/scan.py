@@ -9,10 +9,11 @@ everything else is only hashed. Names are keys; nothing here touches the filesys
 
 from __future__ import annotations
 
+import json
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..copy.blobcache import BlobCache, LayerEntry
 from ..errors import ArchiveError, IntegrityError, LimitExceeded
@@ -44,7 +45,9 @@ class LayerSink(Protocol):
     def cache(self) -> BlobCache | None:
         """Where layers are kept (None: measured only)."""
 
-    def put(self, stream: Readable) -> LayerBlob: ...
+    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
+        """Take one layer. *hint* is the legacy per-layer ``json`` that a ``docker save``
+        writes beside ``layer.tar`` (read just before it), when there is one."""
 
 
 class MeasuringSink:
@@ -54,7 +57,7 @@ class MeasuringSink:
     def cache(self) -> BlobCache | None:
         return None
 
-    def put(self, stream: Readable) -> LayerBlob:
+    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
         reader = VerifyingReader(stream, what="layer")
         while reader.read(CHUNK):
             pass
@@ -68,6 +71,12 @@ class LayerFilter(Protocol):
         """False: keep every layer (then nothing is spooled). Asked before each layer."""
 
     def wanted(self, diff_id: Digest) -> bool: ...
+
+    def guess(self, hint: Mapping[str, Any]) -> Digest | None:
+        """The diff ID of the layer a ``docker save`` describes with *hint*, when that can be
+        told before reading it (None: read it to know). A wrong guess cannot pass: a kept layer
+        is checked against it, and the archive's own manifest must place every layer where its
+        guessed diff ID belongs."""
 
 
 class CachingSink:
@@ -86,10 +95,17 @@ class CachingSink:
     def cache(self) -> BlobCache | None:
         return self._cache
 
-    def put(self, stream: Readable) -> LayerBlob:
+    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
         if self._keep is None or not self._keep.selective():
             entry, created = self._cache.put_layer_tracked(stream)
             return LayerBlob(entry.diff_id, entry.size, entry, created)
+        guess = self._keep.guess(hint) if hint is not None else None
+        if guess is not None and self._keep.wanted(guess):
+            entry, created = self._cache.put_layer_tracked(stream, expected=guess)
+            return LayerBlob(entry.diff_id, entry.size, entry, created)
+        if guess is not None:
+            size = _drain(stream)  # not wanted: nobody reads these bytes, so no hash either
+            return LayerBlob(guess, size, LayerEntry.missing(guess, size))
         with self._cache.spooled(stream) as spooled:
             if not self._keep.wanted(spooled.diff_id):
                 missing = LayerEntry.missing(spooled.diff_id, spooled.size)
@@ -240,7 +256,7 @@ def _take_file(
     head = _read_up_to(member, BLOCK)
     if detect(head) is Compression.NONE and looks_like_tar(head):
         # A plain tar: its blob digest is its diff ID, so it is hashed once, by the sink.
-        layer = sink.put(_Prefixed(head, member))
+        layer = sink.put(_Prefixed(head, member), _legacy_json(name, contents))
         return Blob(name, layer.size, layer.diff_id, Compression.NONE, layer=layer)
     label = f"{what}: member {name}"
     outer = _Outer(_Prefixed(head, member))
@@ -264,6 +280,27 @@ def _take_file(
         pass
     blob.size, blob.digest = raw.count, raw.digest
     return blob
+
+
+def _legacy_json(name: str, contents: Contents) -> dict[str, Any] | None:
+    """The ``json`` beside a ``docker save``'s ``ID/layer.tar``, if it came first and parses."""
+    if not name.endswith("/layer.tar"):
+        return None
+    sibling = contents.blobs.get(name[: -len("layer.tar")] + "json")
+    if sibling is None or sibling.data is None:
+        return None
+    try:
+        data = json.loads(sibling.data)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _drain(stream: Readable) -> int:
+    count = 0
+    while chunk := stream.read(CHUNK):
+        count += len(chunk)
+    return count
 
 
 def _keep_small(

@@ -7,7 +7,9 @@ cache. An engine is asked for a ``save`` only when the cache lacks something.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..archive.classify import STANDARD_INPUT
 from ..archive.ingest import ingest_archive
@@ -18,6 +20,7 @@ from ..archive.writer import ArchiveImage
 from ..daemon.engine import Engine, ImageRecord
 from ..errors import IntegrityError
 from ..oci.config import ImageConfig
+from ..oci.digest import Digest
 from ..reference import ImageName, check_image_ref
 from ..remote.host import RemoteHost
 from ..reporting import NullReporter, Reporter
@@ -48,7 +51,13 @@ class DaemonSource:
         cached = self._from_cache(record, tags, keep)
         if cached is not None:
             return cached
-        images = self._ingest_save(record.id, ref, keep)
+        try:
+            images = self._ingest_save(record.id, ref, keep and _LegacyGuess(keep, record))
+        except IntegrityError:
+            if keep is None:
+                raise
+            # A guess from the legacy records was wrong (an unusual save): read it plainly.
+            images = self._ingest_save(record.id, ref, keep)
         if len(images) != 1 or images[0].config.diff_ids != record.diff_ids:
             raise IntegrityError(f"{self.engine.where}: save of {ref} returned another image")
         return ArchiveImage(config=images[0].config, layers=images[0].layers, tags=tags)
@@ -76,6 +85,49 @@ class DaemonSource:
                 return None
             layers.append(entry)
         return ArchiveImage(config=ImageConfig.parse(raw), layers=layers, tags=tags)
+
+
+class _LegacyGuess:
+    """A keep filter for one engine save that tells its layers apart before reading them.
+
+    Docker 20.10 writes each layer as ``ID/layer.tar`` after ``ID/json``, a legacy record naming
+    the layer's parent, in an order set by the IDs. The record without a parent is the first
+    layer, the one carrying the image's ``config`` the last, and a parent already placed
+    places its child, so a layer the targets hold can be skipped unread (not spooled) and a
+    wanted one compressed as it streams. Guesses are checked (see ``LayerFilter.guess``).
+    """
+
+    def __init__(self, keep: LayerFilter, record: ImageRecord) -> None:
+        self._keep = keep
+        self._diff_ids = record.diff_ids
+        self._placed: dict[str, int] = {}
+
+    def selective(self) -> bool:
+        return self._keep.selective()
+
+    def wanted(self, diff_id: Digest) -> bool:
+        return self._keep.wanted(diff_id)
+
+    def guess(self, hint: Mapping[str, Any]) -> Digest | None:
+        index = self._index(hint)
+        if index is None or not 0 <= index < len(self._diff_ids):
+            return None
+        layer_id = hint.get("id")
+        if isinstance(layer_id, str):
+            self._placed[layer_id] = index
+        return self._diff_ids[index]
+
+    def _index(self, hint: Mapping[str, Any]) -> int | None:
+        parent = hint.get("parent")
+        if not parent:
+            return 0
+        if isinstance(parent, str) and parent in self._placed:
+            return self._placed[parent] + 1
+        if len(self._diff_ids) == 2:
+            return 1
+        if "config" in hint:
+            return len(self._diff_ids) - 1
+        return None
 
 
 def _save_of(engine: Engine, ref: str) -> str:

@@ -118,29 +118,39 @@ fi
 mkdir "$d/$j" || exit 95
 feed() {
   trap '' PIPE
+  bad=
   while [ $# -ge 4 ]; do
     n=$1; want=$2; size=$3; from=$4; shift 4
     if [ "$from" = staged ]; then
-      ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; wait; return 1; }
+      ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; return 1; }
       cat "$d/$j/$n"
       continue
     fi
-    p="$d/$n.part.$run"
-    if [ "$from" -gt 0 ]; then cat "$p" || return 1; fi
-    head -c "$((size - from))" | tee -a "$p"
+    p="$d/$n.part.$run"; h="$d/$j/$n.sum"
+    if [ "$from" -gt 0 ]; then
+      cat "$p" || return 1
+      head -c "$((size - from))" | tee -a "$p"
+    else
+      # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
+      rm -f "$p"; q="$d/$j/$n.fifo"
+      mkfifo "$q" || return 1
+      sha256sum < "$q" > "$h" &
+      head -c "$size" | tee -a "$p" "$q"
+      wait
+    fi
     have=$(wc -c < "$p")
     if [ "$have" -ne "$size" ]; then
-      echo "short $n $have $(df -Pk "$d" | awk 'NR==2 {print $4}')" >&3; wait; return 1
+      echo "short $n $have $(df -Pk "$d" | awk 'NR==2 {print $4}')" >&3; return 1
     fi
-    ( got=$(sha256sum "$p" | cut -d' ' -f1)
-      if [ "$got" = "$want" ] && mv -f "$p" "$d/$n"; then
-        echo "ok $n" >&3
-      else
-        rm -f "$p"; : > "$d/$j/bad.$n"; echo "bad $n $got" >&3
-      fi ) &
+    [ "$from" -gt 0 ] && sha256sum < "$p" > "$h"
+    got=$(cut -d' ' -f1 < "$h")
+    if [ "$got" = "$want" ] && mv -f "$p" "$d/$n"; then
+      echo "ok $n" >&3
+    else
+      rm -f "$p"; bad=1; echo "bad $n $got" >&3
+    fi
   done
-  wait
-  for b in "$d/$j"/bad.*; do [ -e "$b" ] && return 1; done
+  [ -z "$bad" ] || return 1
   cat
   return 0
 }

@@ -10,9 +10,10 @@ measured and dropped instead of being compressed into the cache for nobody.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from ..copy.plan import longest_present_prefix
 from ..daemon.engine import ImageRecord
@@ -103,6 +104,9 @@ class TargetSurvey:
     def wanted(self, diff_id: Digest) -> bool:
         wanted = self._decide()
         return wanted is None or diff_id in wanted
+
+    def guess(self, hint: Mapping[str, Any]) -> Digest | None:
+        return None  # a survey spans images; the source guesses per image
 
     def close(self) -> None:
         """Wait for connections still being made, then end every one."""
