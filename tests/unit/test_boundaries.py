@@ -106,9 +106,12 @@ def test_spec_drops_source_only_values() -> None:
 
 
 def test_public_api_matches_all() -> None:
-    exported = {
-        name
-        for name, value in vars(layerferry).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
-    }
-    assert exported == set(layerferry.__all__) - {"__version__"}
+    # Names load on first use (so the command starts fast): each must resolve, and the
+    # package offers exactly __all__.
+    for name in layerferry.__all__:
+        value = getattr(layerferry, name)
+        assert not inspect.ismodule(value), name
+    assert set(layerferry._LAZY) | {"__version__"} == set(layerferry.__all__)
+    assert set(layerferry.__all__) <= set(dir(layerferry))
+    with pytest.raises(AttributeError):
+        layerferry.no_such_name  # noqa: B018

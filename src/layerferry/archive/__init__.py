@@ -1,14 +1,5 @@
-"""Image archives: the combined docker-archive + OCI layout writer, encoders, readers."""
+"""Image archives: the combined docker-archive + OCI layout writer, encoders, readers.
 
-from .encoding import Encoder, GzipEncoder, PlainEncoder, ZstdFrameEncoder, encoder_for
-from .writer import ArchiveImage, iter_archive
-
-__all__ = [
-    "ArchiveImage",
-    "Encoder",
-    "GzipEncoder",
-    "PlainEncoder",
-    "ZstdFrameEncoder",
-    "encoder_for",
-    "iter_archive",
-]
+Import the modules themselves (``writer``, ``encoding``, ``read``…): nothing is re-exported
+here, so importing one leaf never drags in the rest (see ``layerferry.copy``).
+"""

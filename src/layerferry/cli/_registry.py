@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..errors import UsageError
-from ..registry.push import ManifestFormat
 from ..registry.transport import RegistryOptions
 from ..settings import Settings
-from ..workflows.copy import CopyResult
 from ._app import Globals
+
+if TYPE_CHECKING:  # annotations only: a send need not load the registry client
+    from ..registry.push import ManifestFormat
+    from ..workflows.copy import CopyResult
 
 
 def ca_file_option() -> Any:

@@ -1,7 +1,6 @@
-"""The copy engine between sources and destinations, and the local blob cache it reads from."""
+"""The copy engine between sources and destinations, and the local blob cache it reads from.
 
-from .blobcache import BlobCache, LayerEntry
-from .engine import CopyReport, copy_images
-from .plan import Holding, Plan, plan_copy
-
-__all__ = ["BlobCache", "CopyReport", "Holding", "LayerEntry", "Plan", "copy_images", "plan_copy"]
+Modules: ``engine`` (copy_images), ``plan``, ``sources``, ``destinations``, ``staged``,
+``units``, ``blobcache``. Nothing is imported here: the archive modules and these import each
+other's leaves, and a package that re-exported them would tie the two in a cycle.
+"""

@@ -7,7 +7,21 @@ blob mounts, chunked uploads that resume. The protocol is ours; httpx carries th
 Only the leaf modules are imported here, so the settings can import the options early.
 """
 
-from .client import RegistryClient, Traffic
+from typing import TYPE_CHECKING, Any
+
 from .transport import RegistryOptions
+
+if TYPE_CHECKING:
+    from .client import RegistryClient, Traffic
+
+
+def __getattr__(name: str) -> Any:
+    # The client (and httpx under it) loads on first use: the settings import the options.
+    if name in ("RegistryClient", "Traffic"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["RegistryClient", "RegistryOptions", "Traffic"]

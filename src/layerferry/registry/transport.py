@@ -13,8 +13,10 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from ..errors import LayerferryError, RegistryError, UnreachableError, UsageError
 
@@ -76,6 +78,8 @@ def check_insecure_host(text: str) -> str:
 
 
 def new_client(options: RegistryOptions) -> httpx.Client:
+    import httpx  # only registry verbs pay for importing it
+
     return httpx.Client(
         verify=options.ssl_context(),
         timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
@@ -87,6 +91,8 @@ def new_client(options: RegistryOptions) -> httpx.Client:
 @contextlib.contextmanager
 def translated(where: str, what: str) -> Iterator[None]:
     """httpx's exceptions become ours here, naming the registry and the operation."""
+    import httpx
+
     try:
         yield
     except LayerferryError:

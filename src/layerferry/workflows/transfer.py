@@ -39,7 +39,6 @@ from ._args import as_enum, as_list, as_path_or_stream
 from ._common import choose_images, merge_by_config, name_images, warn_platform
 from .inventory import Inventory
 from .survey import NoTargetReached, Reached, TargetSurvey
-from .via import pull_on_host, push_once, via_reference
 
 DEFAULT_PARALLEL = 4
 
@@ -272,7 +271,7 @@ def send(
     targets = list(
         dict.fromkeys(h if isinstance(h, SshTarget) else SshTarget.parse(h) for h in hosts)
     )
-    registry = via_reference(via) if via else None
+    registry = _via_reference(via) if via else None
     # Hosts are reached while the engine saves, when all are served at once (a connection
     # kept waiting for its turn would outlive its idle ssh master).
     survey = (
@@ -299,6 +298,8 @@ def _send_found(
     reporter: Reporter,
     survey: TargetSurvey | None,
 ) -> SendResult:
+    from .via import pull_on_host, push_once  # the registry client, only for --via
+
     outcomes: dict[str, HostOutcome] = {}
     pinned = push_once(found, registry, settings, reporter) if registry and not dry_run else {}
 
@@ -345,3 +346,9 @@ def _send_found(
             result=result,
         )
     return result
+
+
+def _via_reference(text: str) -> RegistryReference:
+    from .via import via_reference
+
+    return via_reference(text)
