@@ -113,7 +113,7 @@ _LAZY = {
 # already loaded is never bound on its parent again (``import layerferry.copy.x`` still works).
 from . import copy as _copy_package  # noqa: E402, F401
 
-del copy  # type: ignore[name-defined]  # noqa: F821
+del copy  # noqa: F821
 
 
 def __dir__() -> list[str]:
