@@ -3,7 +3,8 @@
 Real staging runs against real sshd and dockerd in the integration tests. Two faults cannot be
 made there on demand: bytes damaged on the wire, and a stream cut at a chosen byte. Here the
 script runs as it does on a host, with ``docker`` standing in as ``tar -t`` (which lists what
-reached the engine), so what a damaged or cut unit lets through can be asserted exactly.
+reached the engine), so what a damaged or cut unit lets through can be asserted exactly; once
+with the system's coreutils and once on a host that has only busybox's applets.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -52,13 +54,27 @@ def _archive() -> tuple[list[Unit], bytes]:
     return units, raw[len(one) + len(two) :]
 
 
-@pytest.fixture()
-def host(tmp_path: Path) -> Path:
+# What the script uses on a host; a busybox host (Alpine, small appliances) has only these applets.
+APPLETS = (
+    "sh", "cat", "tee", "dd", "sha256sum", "mkfifo", "wc", "cut", "df", "awk", "rm", "mv",
+    "ln", "mkdir", "chmod", "mktemp", "tar", "grep",
+)  # fmt: skip
+
+
+@pytest.fixture(params=["coreutils", "busybox"])
+def host(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    if request.param == "busybox":
+        busybox = shutil.which("busybox")
+        if busybox is None:
+            pytest.fail("busybox is missing: scripts/install-deps.sh installs busybox-static")
+        for applet in APPLETS:
+            (bin_dir / applet).symlink_to(busybox)
     docker = bin_dir / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
+    (tmp_path / "only-busybox").write_text("1" if request.param == "busybox" else "")
     return tmp_path
 
 
@@ -73,9 +89,11 @@ def _run(
             str(len(unit.data)),
             "staged" if offset is None else str(offset),
         ]
-    env = dict(
-        os.environ, PATH=f"{host / 'bin'}:{os.environ['PATH']}", LISTING=str(host / "listing")
-    )
+    only_busybox = bool((host / "only-busybox").read_text())
+    path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
+    if only_busybox:
+        argv[0] = str(host / "bin" / "sh")
+    env = dict(os.environ, PATH=path, LISTING=str(host / "listing"))
     return subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=30)
 
 

@@ -116,6 +116,8 @@ if [ -n "$root" ] && [ -d "$root" ]; then
   if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "space $free"; exit 96; fi
 fi
 mkdir "$d/$j" || exit 95
+# Exactly N bytes of stdin, never more (busybox `head -c` reads ahead; dd does not).
+take() { dd bs=65536 count="$1" iflag=count_bytes,fullblock 2>/dev/null; }
 feed() {
   trap '' PIPE
   bad=
@@ -129,13 +131,13 @@ feed() {
     p="$d/$n.part.$run"; h="$d/$j/$n.sum"
     if [ "$from" -gt 0 ]; then
       cat "$p" || return 1
-      head -c "$((size - from))" | tee -a "$p"
+      take "$((size - from))" | tee -a "$p"
     else
       # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
       rm -f "$p"; q="$d/$j/$n.fifo"
       mkfifo "$q" || return 1
       sha256sum < "$q" > "$h" &
-      head -c "$size" | tee -a "$p" "$q"
+      take "$size" | tee -a "$p" "$q"
       wait
     fi
     have=$(wc -c < "$p")
