@@ -253,7 +253,9 @@ def send(
 ) -> SendResult:
     """Put *images* from the local engine onto every host, sending only layers each one lacks.
 
-    Each layer is read from the engine once (into the blob cache), then hosts are served in
+    When every host is served at once, the hosts are reached and asked which layers they hold
+    while the engine prepares its save (:mod:`.survey`), so only the layers some host lacks are
+    read into the blob cache. Each layer is read from the engine once; hosts are then served in
     parallel, at most *parallel* at a time. One host failing does not stop the others: the
     result names it, and :class:`PartialFailure` is raised once all have finished.
 
