@@ -155,3 +155,34 @@ def test_dry_run_moves_nothing(world: World) -> None:
         line.strip().startswith(new_layer) and line.strip().endswith("MB")
         for line in text.stderr.decode().splitlines()
     ), text.stderr.decode()
+
+
+def test_a_host_that_does_not_answer_does_not_hold_up_the_others(world: World) -> None:
+    tag = f"mute-{secrets.token_hex(3)}:1"
+    _random_image(world, tag, [2])
+    a = world.sb.host("a")
+    rule = ["INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"]
+    drop = ["ip", "netns", "exec", a.netns, "iptables", "-I", *rule]
+    subprocess.run(drop, check=True)
+    try:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "layerferry", "--json", "send", tag, "ssh://lf-a", world.target],
+            env=world.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        while proc.poll() is None and not _tagged_on(world, "b", tag):
+            time.sleep(0.1)
+        arrived = time.monotonic() - started
+        out, err = proc.communicate(timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "exec", a.netns, "iptables", "-D", *rule], check=True)
+    # ssh gives up on the silent host after its connect timeout (15 s); b must not wait for it.
+    assert _tagged_on(world, "b", tag)
+    assert arrived < 10, f"b got the image only after {arrived:.1f} s"
+    assert proc.returncode == 8, err.decode()
+    hosts = json.loads(out)["hosts"]
+    assert hosts[world.target]["ok"] and not hosts["ssh://lf-a"]["ok"]
+    assert "timed out" in hosts["ssh://lf-a"]["error"], hosts["ssh://lf-a"]["error"]
+    assert hosts["ssh://lf-a"]["seconds"] >= 10, "the failed host's time counts its connection"

@@ -258,6 +258,10 @@ def _resume_offset(
             )
             return size
         staging.discard_part(item.name)
+        reporter.warn(
+            f"{staging.where}: the part of {item.label} staged by an earlier run does not match "
+            "it (damaged, or of other bytes); sending the layer whole"
+        )
     return 0
 
 

@@ -25,7 +25,7 @@ for t in docker zstd gzip sha256sum; do
 done
 d="$c/layerferry/staging"
 if [ -d "$d" ]; then
-  find "$d" -type f -mtime +7 -exec rm -f {} + 2>/dev/null
+  find "$d" -type f -mtime +6 -exec rm -f {} + 2>/dev/null
   find "$d" -type d -name 'job-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
   for f in "$d"/*; do [ -f "$f" ] && printf 'staged=%s %s\n' "${f##*/}" "$(wc -c < "$f")"; done
 fi

@@ -27,7 +27,7 @@ _QUERY = r"""
 d=$1; root=$2; shift 2
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 # Staged data nobody came back for in a week (an abandoned transfer) is removed.
-find "$d" -type f -mtime +7 -exec rm -f {} + 2>/dev/null
+find "$d" -type f -mtime +6 -exec rm -f {} + 2>/dev/null
 find "$d" -type d -name 'job-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
 for n in "$@"; do
   [ -f "$d/$n" ] && echo "done $n $(wc -c < "$d/$n")"

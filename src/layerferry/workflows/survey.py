@@ -10,6 +10,7 @@ measured and dropped instead of being compressed into the cache for nobody.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from ..oci.digest import Digest, chain_ids
 from ..remote.host import RemoteHost
 from ..remote.target import SshTarget
 from ..settings import Settings
+
+# How long the reader waits for every host's answer before keeping every layer instead.
+DECIDE_WITHIN = 3.0
 
 
 class NoTargetReached(LayerferryError):
@@ -59,6 +63,8 @@ class TargetSurvey:
         self._records: list[ImageRecord] = []
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._targets)))
         self._futures: dict[SshTarget, Future[Reached]] = {}
+        self._started = time.monotonic()
+        self._ended: dict[SshTarget, float] = {}
         self._lock = threading.Lock()
         self._decided = False
         self._wanted: set[Digest] | None = None
@@ -66,34 +72,45 @@ class TargetSurvey:
     def begin(self, records: Sequence[ImageRecord]) -> None:
         """Start connecting; *records* are the images to send, as the local engine names them."""
         self._records = list(records)
+        self._started = time.monotonic()
         for target in self._targets:
             self._futures[target] = self._pool.submit(self._reach, target)
 
     def _reach(self, target: SshTarget) -> Reached:
-        host = RemoteHost.connect(target, ssh_config=self._settings.ssh_config)
         try:
-            chains = frozenset(host.engine.layer_chains())
-        except BaseException:
-            host.close()
-            raise
-        return Reached(host, chains)
+            host = RemoteHost.connect(target, ssh_config=self._settings.ssh_config)
+            try:
+                chains = frozenset(host.engine.layer_chains())
+            except BaseException:
+                host.close()
+                raise
+            return Reached(host, chains)
+        finally:
+            self._ended[target] = time.monotonic()
 
     def take(self, target: SshTarget) -> Reached:
         """The target's connection; raises the error that kept it from connecting."""
         return self._futures[target].result()
 
+    def seconds(self, target: SshTarget) -> float:
+        """How long reaching *target* took (or has taken so far)."""
+        started, ended = self._started, self._ended.get(target)
+        return (ended or time.monotonic()) - started
+
     def _decide(self) -> set[Digest] | None:
         with self._lock:
             if not self._decided:
-                wait(self._futures.values())
-                reached = [f.result() for f in self._futures.values() if f.exception() is None]
-                if not reached:
+                # A host that cannot be reached must not hold up the others until its ssh
+                # gives up: past the wait, one still connecting counts as lacking everything.
+                done, pending = wait(self._futures.values(), timeout=DECIDE_WITHIN)
+                reached = [f.result() for f in done if f.exception() is None]
+                if not reached and not pending:
                     raise NoTargetReached("no target could be reached")
                 wanted: set[Digest] = set()
                 for one in reached:
                     wanted |= lacking(self._records, one.chains)
                 everything = {d for record in self._records for d in record.diff_ids}
-                self._wanted = None if wanted >= everything else wanted
+                self._wanted = None if pending or wanted >= everything else wanted
                 self._decided = True
             return self._wanted
 

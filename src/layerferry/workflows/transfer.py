@@ -309,6 +309,8 @@ def _send_found(
 
     def one(target: SshTarget) -> HostOutcome:
         started = time.monotonic()
+        if survey is not None:  # the connection was made (or tried) earlier, by the survey
+            started -= survey.seconds(target)
         try:
             if registry is not None:
                 report = pull_on_host(found, pinned, target, settings, reporter, dry_run=dry_run)
