@@ -92,6 +92,7 @@ class SshSession:
         os.chmod(self._dir, 0o700)
         self.control_path = self._dir / "ctl"
         self._open = False
+        self._user_timeout = False
 
     # -- life cycle ---------------------------------------------------------------------------
     def _base_args(self) -> list[str]:
@@ -99,7 +100,9 @@ class SshSession:
         if self._ssh_config is not None:
             args += ["-F", str(self._ssh_config)]
         args += ["-o", f"ControlPath={self.control_path}", "-o", "BatchMode=yes"]
-        args += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=15"]
+        if not self._user_timeout:
+            args += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
+        args += ["-o", "ServerAliveInterval=15"]
         if self.target.port:
             args += ["-p", str(self.target.port)]
         return args
@@ -109,6 +112,7 @@ class SshSession:
 
         If layerferry dies, the master exits by itself once idle, so nothing lingers.
         """
+        self._user_timeout = self._configured_timeout()
         args = self._base_args() + [
             "-o", "ControlMaster=yes", "-o", f"ControlPersist={PERSIST_SECONDS}",
             "-N", "--", self.target.destination,
@@ -133,6 +137,28 @@ class SshSession:
             raise classify_ssh_failure(self.target, stderr)
         self._open = True
         return self
+
+    def _configured_timeout(self) -> bool:
+        """Whether the user's ssh configuration sets ConnectTimeout for this host (then it is
+        theirs to choose; ours applies only where they set none). ``ssh -G`` reads the
+        configuration without connecting."""
+        args = [self._ssh] + (["-F", str(self._ssh_config)] if self._ssh_config else [])
+        if self.target.port:
+            args += ["-p", str(self.target.port)]
+        try:
+            proc = subprocess.run(
+                [*args, "-G", "--", self.target.destination],
+                capture_output=True,
+                timeout=10,
+                start_new_session=True,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        for line in proc.stdout.decode(errors="replace").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "connecttimeout":
+                return value.strip() not in ("", "none")
+        return False
 
     def _check(self) -> bool:
         check = subprocess.run(
