@@ -49,9 +49,13 @@ class TargetSurvey:
     """Connects to every target in the background; answers which layers any of them lacks.
 
     It is the reader's :class:`~layerferry.archive.scan.LayerFilter`: the first layer of the
-    save waits until every host has answered (or failed). A host that failed wants nothing:
-    its own send reports the failure. Owns the connections: :meth:`close` ends them all.
+    save waits until every host has answered (or failed), for at most :attr:`patience`
+    seconds: a host still connecting then (an engine that hangs) might lack anything, so every
+    layer is kept, and the hosts that answered are not held up by it. A host that failed wants
+    nothing: its own send reports the failure. Owns the connections: :meth:`close` ends them.
     """
+
+    patience: float = 10.0
 
     def __init__(self, targets: Sequence[SshTarget], settings: Settings) -> None:
         self._targets = list(targets)
@@ -85,7 +89,10 @@ class TargetSurvey:
     def _decide(self) -> set[Digest] | None:
         with self._lock:
             if not self._decided:
-                wait(self._futures.values())
+                _, pending = wait(self._futures.values(), timeout=self.patience)
+                if pending:
+                    self._wanted, self._decided = None, True  # keep every layer
+                    return None
                 reached = [f.result() for f in self._futures.values() if f.exception() is None]
                 if not reached:
                     raise NoTargetReached("no target could be reached")
