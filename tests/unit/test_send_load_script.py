@@ -26,6 +26,7 @@ from layerferry.remote.staging import (
     _SEND_LOAD,
     RemoteStaging,
     StagingState,
+    _last_line,
     parse_marks,
     state_from_listing,
 )
@@ -256,3 +257,33 @@ def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
     # The second attempt sends the removed unit and the two its first attempt never reached.
     assert session.loads[1][3::4] == ["0", "0", "0"]
     assert _staged(host) == {}
+
+
+FAILING_DOCKER = """#!/bin/sh
+echo "Error processing tar file(exit status 1): write /l: no space left on device" >&2
+exit 1
+"""
+
+
+def test_an_engine_that_fails_at_once_is_what_a_resumed_unit_reports(host: Path) -> None:
+    """The engine stops reading before a resumed unit's staged bytes are replayed: the unit is
+    still completed and checked, and the run ends with the engine's error, not a broken pipe."""
+    (host / "bin" / "docker").write_text(FAILING_DOCKER)
+    units, tail = _archive()
+    staging_dir = host / "staging"
+    staging_dir.mkdir(mode=0o700)
+    cut = 2000
+    (staging_dir / f"{units[1].name}.part.run1").write_bytes(units[1].data[:cut])
+    out = _run(host, units, [0, cut], units[0].data + units[1].data[cut:] + tail)
+    assert out.returncode == 1, out.stderr
+    assert parse_marks(out.stdout.decode()).ok == {units[0].name, units[1].name}
+    assert _last_line(out.stderr).endswith("no space left on device")
+    assert _staged(host) == {units[0].name: len(units[0].data), units[1].name: len(units[1].data)}
+
+
+def test_a_resumed_part_another_run_took_is_reported_gone(host: Path) -> None:
+    units, tail = _archive()
+    (host / "staging").mkdir(mode=0o700)
+    out = _run(host, units, [0, 2000], units[0].data + units[1].data[2000:] + tail)
+    assert out.returncode == 90
+    assert parse_marks(out.stdout.decode()).gone == {units[1].name}
