@@ -96,10 +96,15 @@ class TargetSurvey:
                 reached = [f.result() for f in self._futures.values() if f.exception() is None]
                 if not reached:
                     raise NoTargetReached("no target could be reached")
+                everything = {d for record in self._records for d in record.diff_ids}
                 wanted: set[Digest] = set()
                 for one in reached:
-                    wanted |= lacking(self._records, one.chains)
-                everything = {d for record in self._records for d in record.diff_ids}
+                    if one.host.info.containerd_store:
+                        # Its image list may name layers its content store lacks: a thin load
+                        # it refuses is sent again whole, from the cache (see receive).
+                        wanted |= everything
+                    else:
+                        wanted |= lacking(self._records, one.chains)
                 self._wanted = None if wanted >= everything else wanted
                 self._decided = True
             return self._wanted
