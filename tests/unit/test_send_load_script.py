@@ -15,12 +15,24 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from layerferry.remote.staging import _SEND_LOAD, parse_marks, state_from_listing
+from layerferry.copy.staged import stage_and_load
+from layerferry.oci.digest import Digest
+from layerferry.remote.session import CommandResult
+from layerferry.remote.staging import (
+    _SEND_LOAD,
+    RemoteStaging,
+    StagingState,
+    _last_line,
+    parse_marks,
+    state_from_listing,
+)
+from layerferry.reporting import RecordingReporter
 
 FAKE_DOCKER = """#!/bin/sh
 [ "$1" = load ] || exit 2
@@ -163,3 +175,133 @@ def test_the_listing_the_probe_makes_is_read_back() -> None:
     assert state.done == {f"{hexa}.zst": 10}
     assert state.parts == {f"{hexb}.zst": [("r1", 4), ("r2", 6)]}
     assert state.free_staging_kib == 123
+
+
+# -- stage_and_load driving the script: a staged unit another run removed meanwhile ------------
+
+
+class LocalSession:
+    """Runs the staging scripts with the local ``sh`` (what a host's sshd would run)."""
+
+    def __init__(self, host: Path, before_load: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.target = "ssh://test"
+        self.before_load = before_load
+        self.loads: list[list[str]] = []
+
+    def _env(self) -> dict[str, str]:
+        return dict(
+            os.environ,
+            PATH=f"{self.host / 'bin'}:{os.environ['PATH']}",
+            LISTING=str(self.host / "listing"),
+        )
+
+    def run(self, argv: list[str], *, check: bool = True) -> CommandResult:
+        out = subprocess.run(argv, capture_output=True, env=self._env(), timeout=30)
+        return CommandResult(out.returncode, out.stdout, out.stderr)
+
+    def pipe_in(self, argv: list[str], chunks: Iterable[bytes]) -> CommandResult:
+        if self.before_load is not None:
+            self.before_load()
+            self.before_load = None
+        self.loads.append(list(argv[10:]))  # the units: NAME WANT SIZE FROM
+        out = subprocess.run(
+            argv, input=b"".join(chunks), capture_output=True, env=self._env(), timeout=30
+        )
+        return CommandResult(out.returncode, out.stdout, out.stderr)
+
+
+@dataclass(frozen=True)
+class Item:
+    unit: Unit
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+    @property
+    def digest(self) -> Digest:
+        return Digest("sha256", self.unit.want)
+
+    @property
+    def size(self) -> int:
+        return len(self.unit.data)
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.name[:12]}"
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]:
+        yield self.unit.data[offset:]
+
+    def prefix_digest(self, length: int) -> Digest:
+        return Digest("sha256", hashlib.sha256(self.unit.data[:length]).hexdigest())
+
+
+def _three_units() -> tuple[list[Unit], bytes]:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, size in (("one.tar", 1024), ("two.tar", 2048), ("three.tar", 512)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(os.urandom(size)))
+        info = tarfile.TarInfo("manifest.json")
+        info.size = 10
+        tar.addfile(info, io.BytesIO(b"{}".ljust(10)))
+    raw = buf.getvalue()
+    cuts = [0, 512 + 1024, 2 * 512 + 1024 + 2048, 3 * 512 + 1024 + 2048 + 512]
+    pieces = [raw[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    return [Unit(hashlib.sha256(p).hexdigest() + ".tar", p) for p in pieces], raw[cuts[-1] :]
+
+
+def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
+    host: Path,
+) -> None:
+    units, tail = _three_units()
+    staging_dir = host / "staging"
+    staging_dir.mkdir(mode=0o700)
+    (staging_dir / units[0].name).write_bytes(units[0].data)  # an earlier run staged it
+    # Another send's successful load removes it after this run checked it, before its load.
+    session = LocalSession(host, before_load=(staging_dir / units[0].name).unlink)
+    staging = RemoteStaging(session, str(staging_dir))  # type: ignore[arg-type]
+    state = StagingState(done={units[0].name: len(units[0].data)})
+    reporter = RecordingReporter()
+    result = stage_and_load(
+        staging, [Item(u) for u in units], state, lambda: iter([tail]), reporter, [0],
+        need_kib=0, engine_root="", codec="none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _reached_engine(host) == ["one.tar", "two.tar", "three.tar", "manifest.json"]
+    # The second attempt sends the removed unit and the two its first attempt never reached.
+    assert session.loads[1][3::4] == ["0", "0", "0"]
+    assert _staged(host) == {}
+
+
+FAILING_DOCKER = """#!/bin/sh
+echo "Error processing tar file(exit status 1): write /l: no space left on device" >&2
+exit 1
+"""
+
+
+def test_an_engine_that_fails_at_once_is_what_a_resumed_unit_reports(host: Path) -> None:
+    """The engine stops reading before a resumed unit's staged bytes are replayed: the unit is
+    still completed and checked, and the run ends with the engine's error, not a broken pipe."""
+    (host / "bin" / "docker").write_text(FAILING_DOCKER)
+    units, tail = _archive()
+    staging_dir = host / "staging"
+    staging_dir.mkdir(mode=0o700)
+    cut = 2000
+    (staging_dir / f"{units[1].name}.part.run1").write_bytes(units[1].data[:cut])
+    out = _run(host, units, [0, cut], units[0].data + units[1].data[cut:] + tail)
+    assert out.returncode == 1, out.stderr
+    assert parse_marks(out.stdout.decode()).ok == {units[0].name, units[1].name}
+    assert _last_line(out.stderr).endswith("no space left on device")
+    assert _staged(host) == {units[0].name: len(units[0].data), units[1].name: len(units[1].data)}
+
+
+def test_a_resumed_part_another_run_took_is_reported_gone(host: Path) -> None:
+    units, tail = _archive()
+    (host / "staging").mkdir(mode=0o700)
+    out = _run(host, units, [0, 2000], units[0].data + units[1].data[2000:] + tail)
+    assert out.returncode == 90
+    assert parse_marks(out.stdout.decode()).gone == {units[1].name}

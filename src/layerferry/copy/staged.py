@@ -171,11 +171,30 @@ def stage_and_load(
         for name in marks.bad:
             label = next(i.label for i in items if i.name == name)
             reporter.warn(f"{staging.where}: {label} arrived damaged; sending it again")
-        offsets = {name: (0 if name in failed else None) for name in offsets}
+        for name in marks.gone:
+            reporter.warn(f"{staging.where}: staged {name[:12]} was removed meanwhile; sending it")
+        offsets = _retry_offsets(offsets, marks.ok, failed)
+    if not marks.bad:
+        raise RemoteError(
+            f"{staging.where}: {len(marks.gone)} staged layer(s) were removed while this send "
+            "used them (another send to the host at the same time?)",
+            hint="run the same command again",
+        )
     raise IntegrityError(
         f"{staging.where}: {len(failed)} layer(s) arrived damaged twice",
         hint="the link or the host's disk corrupts data; check it before trying again",
     )
+
+
+def _retry_offsets(
+    offsets: dict[str, int | None], ok: set[str], failed: set[str]
+) -> dict[str, int | None]:
+    """Where each unit starts in the second attempt: a failed one from zero, a checked one
+    staged; one the first attempt never reached (it stops at a unit gone) where it would have."""
+    return {
+        name: 0 if name in failed else None if name in ok else offset
+        for name, offset in offsets.items()
+    }
 
 
 def _sent(

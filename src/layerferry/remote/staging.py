@@ -125,12 +125,16 @@ feed() {
     n=$1; want=$2; size=$3; from=$4; shift 4
     if [ "$from" = staged ]; then
       ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; return 1; }
-      cat "$d/$j/$n"
+      cat "$d/$j/$n" 2>/dev/null
       continue
     fi
     p="$d/$n.part.$run"; h="$d/$j/$n.sum"
     if [ "$from" -gt 0 ]; then
-      cat "$p" || return 1
+      # A part another run took away is gone. Writes to an engine that stopped reading fail
+      # quietly (as tee's do): the unit is still staged and checked, and the engine's own
+      # error stays the last line the client reads.
+      [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
+      cat "$p" 2>/dev/null
       take "$((size - from))" | tee -a "$p"
     else
       # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
@@ -153,7 +157,7 @@ feed() {
     fi
   done
   [ -z "$bad" ] || return 1
-  cat
+  cat 2>/dev/null
   return 0
 }
 s=$(mktemp -d) || exit 95

@@ -53,9 +53,13 @@ class TargetSurvey:
     """Connects to every target in the background; answers which layers any of them lacks.
 
     It is the reader's :class:`~layerferry.archive.scan.LayerFilter`: the first layer of the
-    save waits until every host has answered (or failed). A host that failed wants nothing:
-    its own send reports the failure. Owns the connections: :meth:`close` ends them all.
+    save waits until every host has answered (or failed), for at most :attr:`patience`
+    seconds: a host still connecting then (an engine that hangs) might lack anything, so every
+    layer is kept, and the hosts that answered are not held up by it. A host that failed wants
+    nothing: its own send reports the failure. Owns the connections: :meth:`close` ends them.
     """
+
+    patience: float = DECIDE_WITHIN
 
     def __init__(self, targets: Sequence[SshTarget], settings: Settings) -> None:
         self._targets = list(targets)
@@ -100,17 +104,23 @@ class TargetSurvey:
     def _decide(self) -> set[Digest] | None:
         with self._lock:
             if not self._decided:
-                # A host that cannot be reached must not hold up the others until its ssh
-                # gives up: past the wait, one still connecting counts as lacking everything.
-                done, pending = wait(self._futures.values(), timeout=DECIDE_WITHIN)
-                reached = [f.result() for f in done if f.exception() is None]
-                if not reached and not pending:
+                _, pending = wait(self._futures.values(), timeout=self.patience)
+                if pending:
+                    self._wanted, self._decided = None, True  # keep every layer
+                    return None
+                reached = [f.result() for f in self._futures.values() if f.exception() is None]
+                if not reached:
                     raise NoTargetReached("no target could be reached")
+                everything = {d for record in self._records for d in record.diff_ids}
                 wanted: set[Digest] = set()
                 for one in reached:
-                    wanted |= lacking(self._records, one.chains)
-                everything = {d for record in self._records for d in record.diff_ids}
-                self._wanted = None if pending or wanted >= everything else wanted
+                    if one.host.info.containerd_store:
+                        # Its image list may name layers its content store lacks: a thin load
+                        # it refuses is sent again whole, from the cache (see receive).
+                        wanted |= everything
+                    else:
+                        wanted |= lacking(self._records, one.chains)
+                self._wanted = None if wanted >= everything else wanted
                 self._decided = True
             return self._wanted
 
