@@ -107,6 +107,38 @@ def test_two_sends_of_the_same_image_at_once(world: World) -> None:
     assert _parts(world, "b") == {}
 
 
+def test_a_second_send_started_mid_transfer_leaves_the_first_ones_part_alone(
+    world: World,
+) -> None:
+    """The second run's probe sees the first run's part while it grows; claiming it would
+    pull it from under its writer (the first run then saw its own unit as damaged)."""
+    tag = f"later-{secrets.token_hex(3)}:1"
+    _random_image(world, tag, [8, 8])
+    assert world.lf("send", "bb:local", world.target).returncode == 0
+    argv = [sys.executable, "-m", "layerferry", "--json", "send", tag, world.target]
+    world.sb.shape("b", 40)
+    try:
+        first = subprocess.Popen(
+            argv, env=world.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _wait_for(first, _staged_over(world, 2 * MB), "the first run's part to grow")
+        second = subprocess.Popen(
+            argv, env=world.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        results = [p.communicate(timeout=180) for p in (first, second)]
+    finally:
+        world.sb.shape("b", None)
+    for proc, (out, err) in zip((first, second), results, strict=True):
+        assert proc.returncode == 0, err.decode()
+        assert b"damaged" not in err, err.decode()
+        assert json.loads(out)["hosts"][world.target]["ok"]
+    assert (
+        world.docker("b", "run", "--rm", tag, "sh", "-c", "wc -c < /big0; wc -c < /big1").split()
+        == [str(8 * MB)] * 2
+    )
+    assert _parts(world, "b") == {}
+
+
 def test_full_staging_disk_is_refused_before_sending(world: World) -> None:
     tag = f"full-{secrets.token_hex(3)}:1"
     _random_image(world, tag, [6])

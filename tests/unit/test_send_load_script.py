@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
@@ -305,3 +306,31 @@ def test_a_resumed_part_another_run_took_is_reported_gone(host: Path) -> None:
     out = _run(host, units, [0, 2000], units[0].data + units[1].data[2000:] + tail)
     assert out.returncode == 90
     assert parse_marks(out.stdout.decode()).gone == {units[1].name}
+
+
+def test_a_part_still_being_written_is_not_claimed(tmp_path: Path) -> None:
+    from layerferry.remote.staging import _CLAIM
+
+    d = tmp_path / "staging"
+    d.mkdir()
+    name = "c" * 64 + ".zst"
+    part = d / f"{name}.part.live"
+    part.write_bytes(b"x" * 100)
+    claim = ["sh", "-c", _CLAIM, "sh", str(d), name, "live", "mine"]
+    # A run in flight holds the lock on its part, as _SEND_LOAD's writer does.
+    writer = subprocess.Popen(
+        ["sh", "-c", 'exec 5>>"$1"; flock -n 5; echo locked; sleep 30', "sh", str(part)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"locked\n"
+        assert subprocess.run(claim, capture_output=True).returncode == 3
+        assert part.exists(), "the live part keeps its name"
+    finally:
+        os.killpg(writer.pid, signal.SIGKILL)  # the writer and its children: the lock goes
+        writer.wait()
+    done = subprocess.run(claim, capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout.split() == ["100", hashlib.sha256(b"x" * 100).hexdigest()]
+    assert (d / f"{name}.part.mine").exists() and not part.exists()

@@ -4,7 +4,8 @@ On the host, a private directory (``~/.cache/layerferry/staging``, mode 0700) ho
 content digest. A unit arrives as ``NAME.part.RUN`` (appended to, so a cut transfer resumes from
 its last byte after the prefix is checked), is checked with ``sha256sum`` there, and only then
 renamed to ``NAME``. Two runs never write the same part file: a run claims an earlier run's part
-by renaming it (atomic), so concurrent sends of the same image stay correct. A load links the
+by renaming it (atomic), and only when no writer holds the part's lock (``flock``, held while it
+is written), so concurrent sends of the same image stay correct. A load links the
 units it needs into a job directory first, so another run's clean-up cannot pull them away.
 
 Every script here is constant text; paths and names reach it as positional parameters
@@ -13,12 +14,13 @@ Every script here is constant text; paths and names reach it as positional param
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import RemoteError
+from ..errors import LayerferryError, RemoteError
 from .session import CommandResult, SshSession
 
 _NAME = re.compile(r"^[0-9a-f]{64}\.(zst|gz|tar)$")
@@ -40,16 +42,22 @@ echo "free staging $(df -Pk "$d" | awk 'NR==2 {print $4}')"
 exit 0
 """
 
+# A part whose writer still holds its lock (a run in flight) is left alone: exit 3.
 _CLAIM = r"""
 d=$1; n=$2; old=$3; new=$4
-mv "$d/$n.part.$old" "$d/$n.part.$new" 2>/dev/null || exit 3
+p="$d/$n.part.$old"
+[ -f "$p" ] || exit 3
+if command -v flock >/dev/null 2>&1; then exec 5<"$p" && flock -n 5 || exit 3; fi
+mv "$p" "$d/$n.part.$new" 2>/dev/null || exit 3
 echo "$(wc -c < "$d/$n.part.$new") $(sha256sum "$d/$n.part.$new" | cut -d' ' -f1)"
 """
 
 _UPLOAD = r"""
 d=$1; n=$2; run=$3; want=$4; size=$5
 p="$d/$n.part.$run"
-cat >> "$p" || exit 1
+exec 5>>"$p" || exit 1
+command -v flock >/dev/null 2>&1 && flock -n 5
+cat >&5 || exit 1
 have=$(wc -c < "$p")
 if [ "$have" -lt "$size" ]; then echo "short $have"; exit 0; fi
 got=$(sha256sum "$p" | cut -d' ' -f1)
@@ -118,6 +126,8 @@ fi
 mkdir "$d/$j" || exit 95
 # Exactly N bytes of stdin, never more (busybox `head -c` reads ahead; dd does not).
 take() { dd bs=65536 count="$1" iflag=count_bytes,fullblock 2>/dev/null; }
+# Held while a part is written, so another run's claim leaves it alone (see _CLAIM).
+lock() { exec 5>>"$1"; command -v flock >/dev/null 2>&1 && flock -n 5; }
 feed() {
   trap '' PIPE
   bad=
@@ -134,11 +144,12 @@ feed() {
       # quietly (as tee's do): the unit is still staged and checked, and the engine's own
       # error stays the last line the client reads.
       [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
+      lock "$p"
       cat "$p" 2>/dev/null
       take "$((size - from))" | tee -a "$p"
     else
       # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
-      rm -f "$p"; q="$d/$j/$n.fifo"
+      rm -f "$p"; lock "$p"; q="$d/$j/$n.fifo"
       mkfifo "$q" || return 1
       sha256sum < "$q" > "$h" &
       take "$size" | tee -a "$p" "$q"
@@ -155,6 +166,7 @@ feed() {
     else
       rm -f "$p"; bad=1; echo "bad $n $got" >&3
     fi
+    exec 5>&-
   done
   [ -z "$bad" ] || return 1
   cat 2>/dev/null
@@ -370,7 +382,14 @@ class RemoteStaging:
                 str(unit.size),
                 "staged" if unit.offset is None else str(unit.offset),
             ]
-        result = self.session.pipe_in(argv, chunks)
+        try:
+            result = self.session.pipe_in(argv, chunks)
+        except BaseException:
+            # Cut here (Ctrl-C, a lost link): the host's script removes its job when its input
+            # ends, but possibly after we are gone; the staged units and parts are kept.
+            with contextlib.suppress(LayerferryError):  # the link may be what failed
+                self.cleanup(job, [])
+            raise
         return result, parse_marks(result.text)
 
     def unpack(self, name: str, codec: str, container: str) -> None:
