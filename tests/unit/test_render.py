@@ -60,7 +60,7 @@ def test_a_plan_prints_labels_and_paths_as_they_are() -> None:
         layers=[],
         changes_bytes=0,
         data=[DataPlan("bind /tmp/x[/b] at /data", "/data", 3, True)],
-        config={"Labels": {"note": "[bold]important[/bold] see [/docs]"}},
+        config={"Labels": {"note": "[bold]important[/bold] see [/docs]"}, "Image": "app:1…"},
         skipped=["port [/x]"],
         not_carried=["link [red]db"],
     )
@@ -69,6 +69,7 @@ def test_a_plan_prints_labels_and_paths_as_they_are() -> None:
     assert "plan: web -> ssh://b (nothing was changed)" in out
     assert "data     bind /tmp/x[/b] at /data: 3 B, copied" in out
     assert '"note": "[bold]important[/bold] see [/docs]"' in out
+    assert '"Image": "app:1…"' in out, "text is printed as it is, not as JSON escapes"
     assert "left out port [/x]" in out
     assert "not carried link [red]db" in out
 

@@ -48,7 +48,9 @@ def print_plan(g: Globals, plan: MovePlan) -> None:
         out(f"  not carried {note}")
     out(
         "  config   "
-        + json.dumps(plan.config, indent=2, sort_keys=True).replace("\n", "\n           ")
+        + json.dumps(plan.config, indent=2, sort_keys=True, ensure_ascii=False).replace(
+            "\n", "\n           "
+        )
     )
 
 
