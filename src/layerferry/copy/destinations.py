@@ -219,20 +219,18 @@ class SshDaemonDestination(_EngineBacked):
             self._probe_used = True
             probe = self.host.probe
             return state_from_listing(probe.staged, probe.free_staging_kib)
-        return staging.query([u.name for u in units], "")
+        return staging.query([u.name for u in units])
 
     def _check_space(self, units: Sequence[Unit], state: StagingState) -> None:
-        staging_need = sum(u.size for u in units if u.name not in state.done)
         # The engine's own room is checked by the host before the load (_SEND_LOAD).
-        for need, free_kib, what in (
-            (staging_need, state.free_staging_kib, f"staging ({self.host.probe.staging_dir})"),
-        ):
-            if free_kib is not None and need > free_kib * 1024:
-                raise RemoteError(
-                    f"{self.where}: not enough disk space for {what}: needs about "
-                    f"{human_bytes(need)}, {human_bytes(free_kib * 1024)} free",
-                    hint="free space on the host and run again; nothing was changed there",
-                )
+        need = sum(u.size for u in units if u.name not in state.done)
+        free_kib = state.free_staging_kib
+        if free_kib is not None and need > free_kib * 1024:
+            raise RemoteError(
+                f"{self.where}: not enough disk space for staging ({self.host.probe.staging_dir}): "
+                f"needs about {human_bytes(need)}, {human_bytes(free_kib * 1024)} free",
+                hint="free space on the host and run again; nothing was changed there",
+            )
 
     def _check_load(self, result: CommandResult, need: int | None = None) -> None:
         if result.returncode != 0:

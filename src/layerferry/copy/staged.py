@@ -16,7 +16,7 @@ from typing import Protocol
 from ..errors import IntegrityError, Interrupted, RemoteError
 from ..oci.digest import Digest
 from ..remote.session import CommandResult
-from ..remote.staging import RemoteStaging, StagingState, UnitPlan
+from ..remote.staging import RemoteStaging, StagingState, UnitPlan, last_line
 from ..reporting import Meter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
@@ -161,7 +161,7 @@ def stage_and_load(
         if result.returncode in (90, 95) and not failed:
             raise RemoteError(
                 f"{staging.where}: staging in {staging.directory} failed: "
-                f"{_last_line(result.stderr)}",
+                f"{last_line(result.stderr)}",
                 hint="check that directory on the host (space, permissions) and run again",
             )
         if result.returncode != 90:
@@ -298,8 +298,3 @@ def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
     for chunk in chunks:
         meter.advance(len(chunk))
         yield chunk
-
-
-def _last_line(data: bytes) -> str:
-    lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"

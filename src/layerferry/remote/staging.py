@@ -26,7 +26,7 @@ from .session import CommandResult, SshSession
 _NAME = re.compile(r"^[0-9a-f]{64}\.(zst|gz|tar)$")
 
 _QUERY = r"""
-d=$1; root=$2; shift 2
+d=$1; shift
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 # Staged data nobody came back for in a week (an abandoned transfer) is removed.
 find "$d" -type f -mtime +6 -exec rm -f {} + 2>/dev/null
@@ -38,7 +38,6 @@ for n in "$@"; do
   done
 done
 echo "free staging $(df -Pk "$d" | awk 'NR==2 {print $4}')"
-[ -n "$root" ] && [ -d "$root" ] && echo "free engine $(df -Pk "$root" | awk 'NR==2 {print $4}')"
 exit 0
 """
 
@@ -202,7 +201,6 @@ class StagingState:
     done: dict[str, int] = field(default_factory=dict)
     parts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     free_staging_kib: int | None = None
-    free_engine_kib: int | None = None
 
 
 def state_from_listing(files: Iterable[tuple[str, int]], free_kib: int | None) -> StagingState:
@@ -267,11 +265,8 @@ def parse_query(text: str) -> StagingState:
             state.parts.setdefault(words[1], []).append((words[2], int(words[3])))
         elif len(words) == 3 and words[0] == "done" and words[2].isdigit():
             state.done[words[1]] = int(words[2])
-        elif len(words) == 3 and words[0] == "free" and words[2].isdigit():
-            if words[1] == "staging":
-                state.free_staging_kib = int(words[2])
-            elif words[1] == "engine":
-                state.free_engine_kib = int(words[2])
+        elif len(words) == 3 and words[:2] == ["free", "staging"] and words[2].isdigit():
+            state.free_staging_kib = int(words[2])
     return state
 
 
@@ -298,8 +293,8 @@ class RemoteStaging:
     def _script(self, script: str, args: Sequence[str], *, check: bool = True) -> CommandResult:
         return self.session.run(["sh", "-c", script, "sh", *args], check=check)
 
-    def query(self, names: Sequence[str], engine_root: str) -> StagingState:
-        result = self._script(_QUERY, [self.directory, engine_root, *_check_names(names)])
+    def query(self, names: Sequence[str]) -> StagingState:
+        result = self._script(_QUERY, [self.directory, *_check_names(names)])
         return parse_query(result.text)
 
     def claim(self, name: str, old_run: str) -> tuple[int, str] | None:
@@ -323,7 +318,7 @@ class RemoteStaging:
         result = self.session.pipe_in(argv, chunks)
         if result.returncode != 0:
             raise RemoteError(
-                f"{self.where}: staging {name[:12]} failed: {_last_line(result.stderr)}",
+                f"{self.where}: staging {name[:12]} failed: {last_line(result.stderr)}",
                 hint="run the same command again: it resumes where it stopped",
             )
         answer = result.text.strip()
@@ -401,7 +396,7 @@ class RemoteStaging:
         if result.returncode != 0:
             raise RemoteError(
                 f"{self.where}: unpacking {name[:12]} into container {container[:12]} failed: "
-                f"{_last_line(result.stderr)}"
+                f"{last_line(result.stderr)}"
             )
 
     def cleanup(self, job: str | None, names: Sequence[str]) -> None:
@@ -409,6 +404,7 @@ class RemoteStaging:
         self._script(_CLEANUP, args, check=False)
 
 
-def _last_line(data: bytes) -> str:
+def last_line(data: bytes) -> str:
+    """The last non-blank line of a remote command's output (for one-line errors)."""
     lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
     return lines[-1] if lines else "no message"

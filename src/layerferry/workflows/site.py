@@ -93,7 +93,7 @@ class RemoteSite:
             return  # streamed at restore time instead
         staging = RemoteStaging(self.host.session, self.host.probe.staging_dir)
         blobs = [self._blob(d) for d in data]
-        state = staging.query([b.name for b in blobs], self.host.info.root_dir)
+        state = staging.query([b.name for b in blobs])
         stage_all(staging, blobs, state, self._reporter, meter)
         self._staging = staging
         self._staged = {b.name: b for b in blobs}
