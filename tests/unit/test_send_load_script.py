@@ -29,7 +29,7 @@ from layerferry.remote.staging import (
     _SEND_LOAD,
     RemoteStaging,
     StagingState,
-    _last_line,
+    last_line,
     parse_marks,
     state_from_listing,
 )
@@ -53,18 +53,28 @@ class Unit:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def _archive() -> tuple[list[Unit], bytes]:
-    """Two layer members as units (plain tar, codec none) and the tail naming the image."""
+def _units(sizes: dict[str, int]) -> tuple[list[Unit], bytes]:
+    """One unit per layer member of *sizes* (plain tar, codec none, random bytes), in order,
+    and the tail: the ``manifest.json`` that names the image, and the archive's end."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, size in (("one.tar", 3000), ("two.tar", 5000), ("manifest.json", 10)):
+        for name, size in [*sizes.items(), ("manifest.json", 10)]:
             info = tarfile.TarInfo(name)
             info.size = size
             tar.addfile(info, io.BytesIO(os.urandom(size)))
     raw = buf.getvalue()
-    one, two = raw[: 512 + 3072], raw[512 + 3072 : 2 * 512 + 3072 + 5120]
-    units = [Unit(hashlib.sha256(u).hexdigest() + ".tar", u) for u in (one, two)]
-    return units, raw[len(one) + len(two) :]
+    units: list[Unit] = []
+    start = 0
+    for size in sizes.values():
+        end = start + 512 + -(-size // 512) * 512  # header, then the data padded to a block
+        units.append(Unit(hashlib.sha256(raw[start:end]).hexdigest() + ".tar", raw[start:end]))
+        start = end
+    return units, raw[start:]
+
+
+def _archive() -> tuple[list[Unit], bytes]:
+    """Two layer members as units and the tail naming the image."""
+    return _units({"one.tar": 3000, "two.tar": 5000})
 
 
 # What the script uses on a host; a busybox host (Alpine, small appliances) has only these applets.
@@ -240,19 +250,7 @@ class Item:
 
 
 def _three_units() -> tuple[list[Unit], bytes]:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, size in (("one.tar", 1024), ("two.tar", 2048), ("three.tar", 512)):
-            info = tarfile.TarInfo(name)
-            info.size = size
-            tar.addfile(info, io.BytesIO(os.urandom(size)))
-        info = tarfile.TarInfo("manifest.json")
-        info.size = 10
-        tar.addfile(info, io.BytesIO(b"{}".ljust(10)))
-    raw = buf.getvalue()
-    cuts = [0, 512 + 1024, 2 * 512 + 1024 + 2048, 3 * 512 + 1024 + 2048 + 512]
-    pieces = [raw[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-    return [Unit(hashlib.sha256(p).hexdigest() + ".tar", p) for p in pieces], raw[cuts[-1] :]
+    return _units({"one.tar": 1024, "two.tar": 2048, "three.tar": 512})
 
 
 def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
@@ -296,7 +294,7 @@ def test_an_engine_that_fails_at_once_is_what_a_resumed_unit_reports(host: Path)
     out = _run(host, units, [0, cut], units[0].data + units[1].data[cut:] + tail)
     assert out.returncode == 1, out.stderr
     assert parse_marks(out.stdout.decode()).ok == {units[0].name, units[1].name}
-    assert _last_line(out.stderr).endswith("no space left on device")
+    assert last_line(out.stderr).endswith("no space left on device")
     assert _staged(host) == {units[0].name: len(units[0].data), units[1].name: len(units[1].data)}
 
 
