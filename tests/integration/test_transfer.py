@@ -48,10 +48,13 @@ def _parts(world: World, host: str) -> dict[str, int]:
 
 
 def _unit_sizes(world: World) -> dict[str, int]:
+    """Each zstd unit's size by its digest, and by its layer's diff ID (a part streamed while
+    the unit was made is named by the layer)."""
     sizes = {}
     for memo in (world.cache_dir / "blobs" / "units" / "zstd").glob("*.json"):
         record = json.loads(memo.read_text())
         sizes[record["digest"].split(":")[1]] = record["size"]
+        sizes[memo.stem] = record["size"]
     return sizes
 
 
@@ -118,6 +121,52 @@ def test_cut_transfer_resumes_and_damaged_staging_is_resent(world: World) -> Non
         str(12 * MB),
     ]
     assert _parts(world, "b") == {}, "staging is removed after a successful load"
+
+
+def test_a_send_cut_while_streaming_resumes_from_a_cold_cache(
+    world: World, tmp_path: Path
+) -> None:
+    """A cold send streams a layer while it is compressed; cut then, and run again with an
+    empty cache (the layer is compressed again, to the same bytes), it sends only the rest."""
+    tag = f"stream-{secrets.token_hex(3)}:1"
+    _random_image(world, tag, [12])
+    assert world.lf("send", "bb:local", world.target).returncode == 0
+    caches = [tmp_path / "first", tmp_path / "second"]
+    world.sb.shape("b", 40)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "layerferry", "send", tag, world.target],
+            env=world.env(LAYERFERRY_CACHE_DIR=str(caches[0])),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        cut: dict[str, int] = {}
+        while time.monotonic() < deadline and proc.poll() is None and not cut:
+            cut = {n: s for n, s in _parts(world, "b").items() if ".part." in n and s > 3 * MB}
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert cut, f"never saw the layer half-sent: {_parts(world, 'b')}"
+    finally:
+        world.sb.shape("b", None)
+    time.sleep(0.5)
+    (part, have), = ((n, s) for n, s in _parts(world, "b").items() if ".part." in n)
+    diff_id = part.split(".")[0]
+    assert world.docker("a", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag).count(
+        diff_id
+    ), "the part of a streamed unit is named by its layer"
+    assert not _tagged_on(world, "b", tag)
+
+    out = world.lf("--json", "send", tag, world.target, LAYERFERRY_CACHE_DIR=str(caches[1]))
+    assert out.returncode == 0, out.stderr.decode()
+    sent = json.loads(out.stdout)["hosts"][world.target]["bytes_sent"]
+    memo = json.loads((caches[1] / "blobs" / "units" / "zstd" / f"{diff_id}.json").read_text())
+    remainder = memo["size"] - have
+    assert remainder <= sent <= remainder * 1.05 + 64_000, (sent, remainder)
+    assert b"resuming layer" in out.stderr
+    assert world.docker("b", "run", "--rm", tag, "sh", "-c", "wc -c < /big0") == str(12 * MB)
+    assert _parts(world, "b") == {}
 
 
 def test_fan_out_completes_the_reachable_hosts(world: World) -> None:

@@ -781,6 +781,9 @@ class _Keep:
     def guess(self, hint: object) -> Digest | None:
         return None
 
+    def watch(self, diff_id: Digest, size: int) -> None:
+        return None
+
 
 def _legacy_save(img: Img, top_config: bool = True) -> bytes:
     """A ``docker save`` (20.10) of *img*: ``ID/json`` legacy records naming each parent,

@@ -27,11 +27,17 @@ from layerferry.oci.digest import Digest
 from layerferry.remote.session import CommandResult
 from layerferry.remote.staging import (
     _SEND_LOAD,
+    TAIL,
     RemoteStaging,
     StagingState,
+    UnitPlan,
     last_line,
     parse_marks,
     state_from_listing,
+    stream_chunk,
+    stream_end,
+    stream_start,
+    unit_record,
 )
 from layerferry.reporting import RecordingReporter
 
@@ -101,17 +107,28 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _input(
+    units: list[Unit], offsets: list[int | None], payloads: list[bytes], tail: bytes | None
+) -> bytes:
+    """The script's stdin: each unit's record and *payload*, then the tail (None: cut before)."""
+    out = b""
+    for unit, offset, payload in zip(units, offsets, payloads, strict=True):
+        out += unit_record(UnitPlan(unit.name, unit.want, len(unit.data), offset)) + payload
+    return out if tail is None else out + TAIL + tail
+
+
 def _run(
-    host: Path, units: list[Unit], offsets: list[int | None], stdin: bytes
+    host: Path,
+    units: list[Unit],
+    offsets: list[int | None],
+    payloads: list[bytes],
+    tail: bytes | None,
 ) -> subprocess.CompletedProcess[bytes]:
+    return _run_input(host, _input(units, offsets, payloads, tail))
+
+
+def _run_input(host: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", ""]
-    for unit, offset in zip(units, offsets, strict=True):
-        argv += [
-            unit.name,
-            unit.want,
-            str(len(unit.data)),
-            "staged" if offset is None else str(offset),
-        ]
     only_busybox = bool((host / "only-busybox").read_text())
     path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
     if only_busybox:
@@ -130,7 +147,7 @@ def _reached_engine(host: Path) -> list[str]:
 
 def test_whole_units_are_loaded_and_staging_emptied(host: Path) -> None:
     units, tail = _archive()
-    out = _run(host, units, [0, 0], units[0].data + units[1].data + tail)
+    out = _run(host, units, [0, 0], [units[0].data, units[1].data], tail)
     assert out.returncode == 0, out.stderr
     marks = parse_marks(out.stdout.decode())
     assert marks.ok == {units[0].name, units[1].name} and not marks.bad
@@ -142,7 +159,7 @@ def test_a_unit_damaged_on_the_way_keeps_the_image_from_the_engine(host: Path) -
     units, tail = _archive()
     damaged = bytearray(units[1].data)
     damaged[700] ^= 0xFF
-    out = _run(host, units, [0, 0], units[0].data + bytes(damaged) + tail)
+    out = _run(host, units, [0, 0], [units[0].data, bytes(damaged)], tail)
     assert out.returncode == 90
     marks = parse_marks(out.stdout.decode())
     assert marks.ok == {units[0].name} and marks.bad == {units[1].name}
@@ -155,14 +172,14 @@ def test_a_unit_damaged_on_the_way_keeps_the_image_from_the_engine(host: Path) -
 def test_a_cut_stream_keeps_what_arrived_and_a_resume_completes_it(host: Path) -> None:
     units, tail = _archive()
     cut = 2000
-    out = _run(host, units, [0, 0], units[0].data + units[1].data[:cut])
+    out = _run(host, units, [0, 0], [units[0].data, units[1].data[:cut]], None)
     assert out.returncode == 90
     marks = parse_marks(out.stdout.decode())
     assert marks.short == {units[1].name: cut}
     assert "manifest.json" not in _reached_engine(host)
     assert _staged(host) == {units[0].name: len(units[0].data), f"{units[1].name}.part.run1": cut}
     # The next run: the first unit is staged, the second continues from the cut.
-    out = _run(host, units, [None, cut], units[1].data[cut:] + tail)
+    out = _run(host, units, [None, cut], [b"", units[1].data[cut:]], tail)
     assert out.returncode == 0, out.stderr
     assert _reached_engine(host) == ["one.tar", "two.tar", "manifest.json"]
     assert _staged(host) == {}
@@ -170,7 +187,7 @@ def test_a_cut_stream_keeps_what_arrived_and_a_resume_completes_it(host: Path) -
 
 def test_a_staged_unit_removed_meanwhile_is_reported_gone(host: Path) -> None:
     units, tail = _archive()
-    out = _run(host, units, [None, 0], units[1].data + tail)
+    out = _run(host, units, [None, 0], [b"", units[1].data], tail)
     assert out.returncode == 90
     assert parse_marks(out.stdout.decode()).gone == {units[0].name}
     assert "manifest.json" not in _reached_engine(host)
@@ -215,11 +232,25 @@ class LocalSession:
         if self.before_load is not None:
             self.before_load()
             self.before_load = None
-        self.loads.append(list(argv[10:]))  # the units: NAME WANT SIZE FROM
-        out = subprocess.run(
-            argv, input=b"".join(chunks), capture_output=True, env=self._env(), timeout=30
-        )
+        data = b"".join(chunks)
+        self.loads.append(_unit_records(data))
+        out = subprocess.run(argv, input=data, capture_output=True, env=self._env(), timeout=30)
         return CommandResult(out.returncode, out.stdout, out.stderr)
+
+
+def _unit_records(data: bytes) -> list[list[str]]:
+    """The unit records (U NAME WANT SIZE FROM) of a stage-and-load's input, up to its tail."""
+    records: list[list[str]] = []
+    pos = 0
+    while True:
+        end = data.index(b"\n", pos)
+        words = data[pos:end].decode().split()
+        pos = end + 1
+        if words[0] != "U":
+            return records
+        records.append(words)
+        if words[4] != "staged":
+            pos += int(words[3]) - int(words[4])
 
 
 @dataclass(frozen=True)
@@ -241,6 +272,10 @@ class Item:
     @property
     def label(self) -> str:
         return f"layer {self.name[:12]}"
+
+    @property
+    def other_part_names(self) -> tuple[str, ...]:
+        return ()
 
     def chunks_from(self, offset: int) -> Iterator[bytes]:
         yield self.unit.data[offset:]
@@ -272,7 +307,7 @@ def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
     assert result.returncode == 0, result.stderr
     assert _reached_engine(host) == ["one.tar", "two.tar", "three.tar", "manifest.json"]
     # The second attempt sends the removed unit and the two its first attempt never reached.
-    assert session.loads[1][3::4] == ["0", "0", "0"]
+    assert [record[4] for record in session.loads[1]] == ["0", "0", "0"]
     assert _staged(host) == {}
 
 
@@ -291,7 +326,7 @@ def test_an_engine_that_fails_at_once_is_what_a_resumed_unit_reports(host: Path)
     staging_dir.mkdir(mode=0o700)
     cut = 2000
     (staging_dir / f"{units[1].name}.part.run1").write_bytes(units[1].data[:cut])
-    out = _run(host, units, [0, cut], units[0].data + units[1].data[cut:] + tail)
+    out = _run(host, units, [0, cut], [units[0].data, units[1].data[cut:]], tail)
     assert out.returncode == 1, out.stderr
     assert parse_marks(out.stdout.decode()).ok == {units[0].name, units[1].name}
     assert last_line(out.stderr).endswith("no space left on device")
@@ -301,7 +336,7 @@ def test_an_engine_that_fails_at_once_is_what_a_resumed_unit_reports(host: Path)
 def test_a_resumed_part_another_run_took_is_reported_gone(host: Path) -> None:
     units, tail = _archive()
     (host / "staging").mkdir(mode=0o700)
-    out = _run(host, units, [0, 2000], units[0].data + units[1].data[2000:] + tail)
+    out = _run(host, units, [0, 2000], [units[0].data, units[1].data[2000:]], tail)
     assert out.returncode == 90
     assert parse_marks(out.stdout.decode()).gone == {units[1].name}
 
@@ -332,3 +367,65 @@ def test_a_part_still_being_written_is_not_claimed(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stdout.split() == ["100", hashlib.sha256(b"x" * 100).hexdigest()]
     assert (d / f"{name}.part.mine").exists() and not part.exists()
+
+
+# -- units streamed while they are made (send's early load) ------------------------------------
+KEY = "e" * 64 + ".tar"  # a streamed unit's part is named by its layer before its digest is known
+
+
+def _streamed(unit: Unit, offset: int = 0, chunk: int = 700, end: bool = True) -> bytes:
+    """A unit as an S record: its bytes from *offset* in chunks, then its name and digest."""
+    out = stream_start(KEY, offset)
+    for start in range(offset, len(unit.data), chunk):
+        out += b"".join(stream_chunk(unit.data[start : start + chunk]))
+    return out + (stream_end(unit.name, unit.want, len(unit.data)) if end else b"")
+
+
+def test_a_streamed_unit_is_staged_under_its_digest_and_loaded(host: Path) -> None:
+    units, tail = _archive()
+    stdin = _streamed(units[0]) + _input(units[1:], [0], [units[1].data], tail)
+    out = _run_input(host, stdin)
+    assert out.returncode == 0, out.stderr
+    assert parse_marks(out.stdout.decode()).ok == {units[0].name, units[1].name}
+    assert _reached_engine(host) == ["one.tar", "two.tar", "manifest.json"]
+    assert _staged(host) == {}
+
+
+def test_a_streamed_unit_that_is_not_what_its_end_says_keeps_the_image_from_the_engine(
+    host: Path,
+) -> None:
+    units, tail = _archive()
+    wrong = Unit(units[0].name, units[0].data[:-1] + b"\x01")  # one byte off on the way
+    stdin = _streamed(wrong, end=False)
+    stdin += stream_end(units[0].name, units[0].want, len(units[0].data)) + TAIL + tail
+    out = _run_input(host, stdin)
+    assert out.returncode == 90
+    assert parse_marks(out.stdout.decode()).bad == {units[0].name}
+    assert "manifest.json" not in _reached_engine(host)
+    assert _staged(host) == {}
+
+
+def test_a_cut_stream_leaves_its_part_and_the_next_run_continues_it(host: Path) -> None:
+    units, tail = _archive()
+    stdin = _streamed(units[0], end=False)[: len(stream_start(KEY, 0)) + 2 * (4 + 700)]
+    out = _run_input(host, stdin)
+    assert out.returncode == 90
+    assert "manifest.json" not in _reached_engine(host)
+    assert _staged(host) == {f"{KEY}.part.run1": 1400}
+    # The next run claimed the part (same run name here) and sends the rest.
+    out = _run_input(host, _streamed(units[0], offset=1400) + TAIL + tail)
+    assert out.returncode == 0, out.stderr
+    assert parse_marks(out.stdout.decode()).ok == {units[0].name}
+    assert _reached_engine(host) == ["one.tar", "manifest.json"]
+    assert _staged(host) == {}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"S ../../evil.tar 0\n", b"U x/../../evil.tar " + b"0" * 64 + b" 1 0\n", b"Q what\n"],
+)
+def test_records_that_are_not_content_digests_are_refused(host: Path, record: bytes) -> None:
+    out = _run_input(host, record + b"1\nx0\n" + TAIL + b"tail")
+    assert out.returncode == 90
+    assert not (host / "evil.tar").exists() and not (host.parent / "evil.tar").exists()
+    assert not (host / "listing").exists() or "manifest.json" not in _reached_engine(host)

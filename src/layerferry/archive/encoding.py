@@ -68,8 +68,12 @@ class ZstdFrameEncoder:
             self._pending.clear()
 
     def layer(self, entry: LayerEntry) -> Iterator[bytes]:
+        return self.frames(self._cache.iter_compressed(entry))
+
+    def frames(self, frames: Iterator[bytes]) -> Iterator[bytes]:
+        """Already compressed zstd frames (a layer's, from the cache), passed through as they are."""
         yield from self._flush()
-        yield from self._cache.iter_compressed(entry)
+        yield from frames
 
     def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from self._flush()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..copy.blobcache import BlobCache, LayerEntry
+from ..copy.blobcache import BlobCache, LayerEntry, LayerWatcher, watch_complete
 from ..errors import ArchiveError, IntegrityError, LimitExceeded
 from ..oci.digest import Digest
 from ..tario.compression import Compression, ExpansionBudget, detect, open_decompressed
@@ -45,9 +45,12 @@ class LayerSink(Protocol):
     def cache(self) -> BlobCache | None:
         """Where layers are kept (None: measured only)."""
 
-    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
+    def put(
+        self, stream: Readable, hint: Mapping[str, Any] | None = None, size: int | None = None
+    ) -> LayerBlob:
         """Take one layer. *hint* is the legacy per-layer ``json`` that a ``docker save``
-        writes beside ``layer.tar`` (read just before it), when there is one."""
+        writes beside ``layer.tar`` (read just before it), when there is one; *size* the
+        layer's size when its member says it (a plain tar)."""
 
 
 class MeasuringSink:
@@ -57,7 +60,9 @@ class MeasuringSink:
     def cache(self) -> BlobCache | None:
         return None
 
-    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
+    def put(
+        self, stream: Readable, hint: Mapping[str, Any] | None = None, size: int | None = None
+    ) -> LayerBlob:
         reader = VerifyingReader(stream, what="layer")
         while reader.read(CHUNK):
             pass
@@ -78,6 +83,10 @@ class LayerFilter(Protocol):
         is checked against it, and the archive's own manifest must place every layer where its
         guessed diff ID belongs."""
 
+    def watch(self, diff_id: Digest, size: int) -> LayerWatcher | None:
+        """Someone to follow the wanted layer *diff_id* (guessed) while it is compressed into
+        the cache (``send`` streams it to hosts as it is made), or None."""
+
 
 class CachingSink:
     """Compresses layers into the blob cache as they stream by (``load``, ``save``).
@@ -95,22 +104,46 @@ class CachingSink:
     def cache(self) -> BlobCache | None:
         return self._cache
 
-    def put(self, stream: Readable, hint: Mapping[str, Any] | None = None) -> LayerBlob:
-        if self._keep is None or not self._keep.selective():
-            entry, created = self._cache.put_layer_tracked(stream)
-            return LayerBlob(entry.diff_id, entry.size, entry, created)
-        guess = self._keep.guess(hint) if hint is not None else None
-        if guess is not None and self._keep.wanted(guess):
-            entry, created = self._cache.put_layer_tracked(stream, expected=guess)
-            return LayerBlob(entry.diff_id, entry.size, entry, created)
+    def put(
+        self, stream: Readable, hint: Mapping[str, Any] | None = None, size: int | None = None
+    ) -> LayerBlob:
+        keep = self._keep
+        # A guessed diff ID is checked as the layer is read; it also lets the layer be
+        # followed while it is compressed, which needs its name before its end.
+        guess = keep.guess(hint) if keep is not None and hint is not None else None
+        if keep is None or not keep.selective() or (guess is not None and keep.wanted(guess)):
+            return self._kept(stream, guess, size)
         if guess is not None:
             size = _drain(stream)  # not wanted: nobody reads these bytes, so no hash either
             return LayerBlob(guess, size, LayerEntry.missing(guess, size))
         with self._cache.spooled(stream) as spooled:
-            if not self._keep.wanted(spooled.diff_id):
+            if not keep.wanted(spooled.diff_id):
                 missing = LayerEntry.missing(spooled.diff_id, spooled.size)
                 return LayerBlob(spooled.diff_id, spooled.size, missing)
-            entry, created = self._cache.put_spooled(spooled)
+            watcher = keep.watch(spooled.diff_id, spooled.size)
+            try:
+                entry, created = self._cache.put_spooled(spooled, watcher=watcher)
+            except BaseException:
+                if watcher is not None:
+                    watcher.fail()
+                raise
+        return LayerBlob(entry.diff_id, entry.size, entry, created)
+
+    def _kept(self, stream: Readable, guess: Digest | None, size: int | None) -> LayerBlob:
+        watcher = None
+        if self._keep is not None and guess is not None and size is not None:
+            watcher = self._keep.watch(guess, size)
+        try:
+            entry, created = self._cache.put_layer_tracked(stream, expected=guess, watcher=watcher)
+        except BaseException:
+            if watcher is not None:
+                watcher.fail()
+            raise
+        if self._keep is not None and watcher is None:
+            # Its name was known only at its end: it can be followed from now on, whole.
+            late = self._keep.watch(entry.diff_id, entry.size)
+            if late is not None:
+                watch_complete(late, entry)
         return LayerBlob(entry.diff_id, entry.size, entry, created)
 
 
@@ -256,7 +289,7 @@ def _take_file(
     head = _read_up_to(member, BLOCK)
     if detect(head) is Compression.NONE and looks_like_tar(head):
         # A plain tar: its blob digest is its diff ID, so it is hashed once, by the sink.
-        layer = sink.put(_Prefixed(head, member), _legacy_json(name, contents))
+        layer = sink.put(_Prefixed(head, member), _legacy_json(name, contents), member.size)
         return Blob(name, layer.size, layer.diff_id, Compression.NONE, layer=layer)
     label = f"{what}: member {name}"
     outer = _Outer(_Prefixed(head, member))

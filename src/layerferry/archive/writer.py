@@ -241,9 +241,16 @@ def _iter_metadata(
 
 def iter_layer_member(entry: LayerEntry, encoder: Encoder) -> Iterator[bytes]:
     """One plain layer as a tar member (header, content, padding): the same bytes in every archive."""
-    yield from encoder.raw(member_header(_blob_name(entry.diff_id), entry.size))
-    yield from encoder.layer(entry)
-    yield from encoder.raw(padding(entry.size))
+    return iter_member_around(entry.diff_id, entry.size, encoder.layer(entry), encoder)
+
+
+def iter_member_around(
+    diff_id: Digest, size: int, content: Iterator[bytes], encoder: Encoder
+) -> Iterator[bytes]:
+    """A layer's tar member around *content*, the layer as *encoder* gives it (lazily)."""
+    yield from encoder.raw(member_header(_blob_name(diff_id), size))
+    yield from content
+    yield from encoder.raw(padding(size))
 
 
 def iter_archive(

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import zstandard
 
@@ -69,16 +69,45 @@ class SpooledLayer:
     path: Path
 
 
+class LayerWatcher(Protocol):
+    """Follows a layer while :meth:`BlobCache.put_layer_tracked` compresses it into a file."""
+
+    def opened(self, path: Path) -> None:
+        """The file the compressed bytes go to (renamed once complete; keep a descriptor)."""
+
+    def grew(self, written: int) -> None:
+        """That many compressed bytes are in the file now."""
+
+    def complete(self) -> None:
+        """Every byte is written and the layer matched its expected diff ID."""
+
+    def fail(self) -> None:
+        """The layer will not be completed (called by whoever drives the put)."""
+
+
+def watch_complete(watcher: LayerWatcher, entry: LayerEntry) -> None:
+    """Show *watcher* a layer that is in the cache already, whole."""
+    watcher.opened(entry.path)
+    watcher.grew(entry.zst_size)
+    watcher.complete()
+
+
 class _HashingWriter:
-    def __init__(self, inner: IO[bytes]) -> None:
+    def __init__(self, inner: IO[bytes], watcher: LayerWatcher | None = None) -> None:
         self._inner = inner
+        self._watcher = watcher
         self.hash = hashlib.sha256()
         self.count = 0
 
     def write(self, data: bytes) -> int:
         self.hash.update(data)
+        written = self._inner.write(data)
+        if written != len(data):  # an unbuffered file writes all of it but on a full disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self.count += len(data)
-        return self._inner.write(data)
+        if self._watcher is not None:
+            self._watcher.grew(self.count)
+        return written
 
     def flush(self) -> None:
         self._inner.flush()
@@ -149,14 +178,25 @@ class BlobCache:
         return self.put_layer_tracked(stream, expected=expected)[0]
 
     def put_layer_tracked(
-        self, stream: Readable, *, expected: Digest | None = None
+        self,
+        stream: Readable,
+        *,
+        expected: Digest | None = None,
+        watcher: LayerWatcher | None = None,
     ) -> tuple[LayerEntry, bool]:
-        """As :meth:`put_layer`, and whether the entry is new (False: the cache had it already)."""
+        """As :meth:`put_layer`, and whether the entry is new (False: the cache had it already).
+
+        A *watcher* can read the compressed bytes while they are written (``send`` streams a
+        layer to its hosts as it is compressed).
+        """
         fd, tmp_name = tempfile.mkstemp(dir=self._layers, prefix=".incoming-")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as raw_out:
-                hashed_out = _HashingWriter(raw_out)
+            # Unbuffered: what the compressor has written is in the file for a watcher to read.
+            with os.fdopen(fd, "wb", buffering=0) as raw_out:
+                if watcher is not None:
+                    watcher.opened(tmp)
+                hashed_out = _HashingWriter(raw_out, watcher)
                 source = VerifyingReader(stream, expected=expected, what="layer")
                 params = zstandard.ZstdCompressionParameters.from_level(
                     ZSTD_LEVEL, threads=-1, job_size=ZSTD_JOB_SIZE, write_checksum=True
@@ -165,7 +205,8 @@ class BlobCache:
                 with cctx.stream_writer(hashed_out, closefd=False) as writer:  # type: ignore[arg-type]
                     while chunk := source.read(CHUNK):
                         writer.write(chunk)
-                raw_out.flush()
+                if watcher is not None:
+                    watcher.complete()
                 os.fsync(raw_out.fileno())
             diff_id = source.digest
             entry = LayerEntry(
@@ -209,13 +250,17 @@ class BlobCache:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_spooled(self, spooled: SpooledLayer) -> tuple[LayerEntry, bool]:
+    def put_spooled(
+        self, spooled: SpooledLayer, *, watcher: LayerWatcher | None = None
+    ) -> tuple[LayerEntry, bool]:
         """Compress a spooled layer into the cache (unless it is there already)."""
         kept = self.layer(spooled.diff_id)
         if kept is not None:
+            if watcher is not None:
+                watch_complete(watcher, kept)
             return kept, False
         with spooled.path.open("rb") as fh:
-            return self.put_layer_tracked(fh, expected=spooled.diff_id)
+            return self.put_layer_tracked(fh, expected=spooled.diff_id, watcher=watcher)
 
     def _write_meta(self, entry: LayerEntry) -> None:
         record = {

@@ -44,6 +44,7 @@ from ..reporting import NullReporter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
 from .blobcache import BlobCache
+from .early import EarlyLoad
 from .plan import Holding, holdings_by_chains
 from .staged import stage_and_load
 from .units import StagedUnit, Unit, unit_for
@@ -147,9 +148,11 @@ class SshDaemonDestination(_EngineBacked):
         reporter: Reporter | None = None,
         cancel: threading.Event | None = None,
         chains: frozenset[Digest] | None = None,
+        early: EarlyLoad | None = None,
     ) -> None:
         self._cancel = cancel
         self._chains = chains
+        self._early = early
         self._probe_used = False
         self.host = host
         self.engine = host.engine
@@ -194,10 +197,14 @@ class SshDaemonDestination(_EngineBacked):
             self._receive_direct(images, include, meter)
             return
         codec = self.codec
+        early, self._early = self._early, None
+        if early is not None and (codec is not Compression.ZSTD or not early.settle()):
+            early = None  # it stopped (its error is the host's, met again below): without it
         units = [unit_for(self._cache, e, codec) for e in layers_to_write(images, include)]
-        staging = RemoteStaging(self.host.session, self.host.probe.staging_dir)
+        staging = early.staging if early is not None else self._new_staging()
         state = self._staging_state(staging, units)
-        self._check_space(units, state)
+        if early is None:
+            self._check_space(units, state)
         need = ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units)
         result = stage_and_load(
             staging,
@@ -210,8 +217,14 @@ class SshDaemonDestination(_EngineBacked):
             engine_root=self.host.info.root_dir,
             codec=codec.value,
             cancel=self._cancel,
+            early=early,
         )
+        if early is not None:
+            meter[0] += early.sent
         self._check_load(result, need)
+
+    def _new_staging(self) -> RemoteStaging:
+        return RemoteStaging(self.host.session, self.host.probe.staging_dir)
 
     def _staging_state(self, staging: RemoteStaging, units: Sequence[Unit]) -> StagingState:
         """What the host has staged: the probe listed it on connecting; asked again after."""

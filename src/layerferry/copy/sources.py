@@ -25,7 +25,7 @@ from ..reference import ImageName, check_image_ref
 from ..remote.host import RemoteHost
 from ..reporting import NullReporter, Reporter
 from ..tario.stream import IterStream, Readable
-from .blobcache import BlobCache, LayerEntry
+from .blobcache import BlobCache, LayerEntry, LayerWatcher
 
 
 class DaemonSource:
@@ -107,6 +107,9 @@ class _LegacyGuess:
 
     def wanted(self, diff_id: Digest) -> bool:
         return self._keep.wanted(diff_id)
+
+    def watch(self, diff_id: Digest, size: int) -> LayerWatcher | None:
+        return self._keep.watch(diff_id, size)
 
     def guess(self, hint: Mapping[str, Any]) -> Digest | None:
         index = self._index(hint)

@@ -16,11 +16,19 @@ from typing import Protocol
 from ..errors import IntegrityError, Interrupted, RemoteError
 from ..oci.digest import Digest
 from ..remote.session import CommandResult
-from ..remote.staging import RemoteStaging, StagingState, UnitPlan, last_line
+from ..remote.staging import (
+    TAIL,
+    RemoteStaging,
+    StagingState,
+    UnitPlan,
+    last_line,
+    unit_record,
+)
 from ..reporting import Meter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
 from .blobcache import BlobCache, LayerEntry
+from .early import EarlyLoad
 
 
 class Stageable(Protocol):
@@ -41,6 +49,10 @@ class Stageable(Protocol):
     def chunks_from(self, offset: int) -> Iterator[bytes]: ...
 
     def prefix_digest(self, length: int) -> Digest: ...
+
+    @property
+    def other_part_names(self) -> tuple[str, ...]:
+        """Other names a part of these very bytes may have on the host (a streamed unit's)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,10 @@ class CachedBlob:
     @property
     def size(self) -> int:
         return self.entry.zst_size if self.codec is Compression.ZSTD else self.entry.size
+
+    @property
+    def other_part_names(self) -> tuple[str, ...]:
+        return ()
 
     def _chunks(self) -> Iterator[bytes]:
         if self.codec is Compression.ZSTD:
@@ -121,24 +137,38 @@ def stage_and_load(
     engine_root: str,
     codec: str,
     cancel: threading.Event | None = None,
+    early: EarlyLoad | None = None,
 ) -> CommandResult:
     """Stage the items the host lacks and load the archive they make, in one pass.
 
     Units staged and checked by earlier runs are used as they are (after a hash check); half-
     sent ones resume. A unit that arrives damaged is sent once more; nothing is tagged until
     every unit checked out. Returns the host's ``docker load`` result.
+
+    With *early* (the host's load, running since before the image was read) the units it
+    streamed are left out and the rest goes through it.
     """
-    damaged = _damaged(staging, [i for i in items if i.name in state.done], reporter)
+    streamed = {unit.name for unit in early.streamed.values()} if early is not None else set()
+    earlier = [i for i in items if i.name in state.done and i.name not in streamed]
+    damaged = _damaged(staging, earlier, reporter)
     offsets: dict[str, int | None] = {}
     for item in items:
-        if item.name in state.done and item.name not in damaged:
+        if item.name in streamed:
+            offsets[item.name] = 0  # on its way already; whole if it must go again
+        elif item.name in state.done and item.name not in damaged:
             offsets[item.name] = None
         else:
             offsets[item.name] = _resume_offset(staging, item, state, reporter)
     for attempt in (1, 2):
-        plans = [UnitPlan(i.name, i.digest.hex, i.size, offsets[i.name]) for i in items]
-        chunks = _sent(staging.where, items, offsets, tail, reporter, meter, cancel)
-        result, marks = staging.send_and_load(codec, plans, need_kib, engine_root, chunks)
+        ahead = streamed if attempt == 1 else set()
+        records = _sent(
+            staging.where, [i for i in items if i.name not in ahead], offsets, tail, reporter,
+            meter, cancel,
+        )  # fmt: skip
+        if attempt == 1 and early is not None:
+            result, marks = early.finish(records)
+        else:
+            result, marks = staging.send_and_load(codec, need_kib, engine_root, records)
         if marks.free_kib is not None:
             raise RemoteError(
                 f"{staging.where}: not enough disk space for the engine ({engine_root}): needs "
@@ -206,9 +236,13 @@ def _sent(
     meter: list[int],
     cancel: threading.Event | None,
 ) -> Iterator[bytes]:
-    """The bytes of a one-pass stage-and-load: each unit from its offset, then the tail."""
+    """The input of a one-pass stage-and-load: each unit's record and its bytes from its
+    offset, then the tail."""
     for item in items:
         offset = offsets[item.name]
+        record = unit_record(UnitPlan(item.name, item.digest.hex, item.size, offset))
+        meter[0] += len(record)
+        yield record
         if offset is None:
             continue
         progress = reporter.meter(f"{where} {item.label}", item.size - offset)
@@ -216,6 +250,8 @@ def _sent(
             yield from _progressed(_metered(item.chunks_from(offset), meter, cancel), progress)
         finally:
             progress.close()
+    meter[0] += len(TAIL)
+    yield TAIL
     yield from _metered(tail(), meter, cancel)
 
 
@@ -263,10 +299,15 @@ def _resume_offset(
     staging: RemoteStaging, item: Stageable, state: StagingState, reporter: Reporter
 ) -> int:
     """Continue the longest earlier part whose bytes match ours; otherwise start at zero."""
-    for old_run, size in sorted(state.parts.get(item.name, []), key=lambda p: -p[1]):
+    parts = [
+        (name, old_run, size)
+        for name in (item.name, *item.other_part_names)
+        for old_run, size in state.parts.get(name, [])
+    ]
+    for name, old_run, size in sorted(parts, key=lambda p: -p[2]):
         if not 0 < size < item.size:
             continue
-        claimed = staging.claim(item.name, old_run)
+        claimed = staging.claim(name, old_run, None if name == item.name else item.name)
         if claimed is None:
             continue
         size, remote_hex = claimed

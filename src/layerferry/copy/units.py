@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive.encoding import encoder_for
-from ..archive.writer import iter_layer_member
+from ..archive.encoding import ZstdFrameEncoder, encoder_for
+from ..archive.writer import iter_layer_member, iter_member_around
 from ..oci.digest import Digest
 from ..tario.compression import Compression
 from .blobcache import BlobCache, LayerEntry
+from .growing import GrowingLayer
 
 
 @dataclass(frozen=True)
@@ -47,23 +49,53 @@ def iter_unit(cache: BlobCache, entry: LayerEntry, codec: Compression) -> Iterat
 
 def unit_for(cache: BlobCache, entry: LayerEntry, codec: Compression) -> Unit:
     """The unit of *entry* under *codec*, its digest read from the cache's memo or computed."""
-    memo = _memo_path(cache.root, entry.diff_id, codec)
-    try:
-        record = json.loads(memo.read_text())
-        return Unit(entry, codec, Digest.parse(record["digest"]), int(record["size"]))
-    except (OSError, ValueError, KeyError):
-        pass
+    known = remembered(cache, entry.diff_id, codec)
+    if known is not None:
+        return Unit(entry, codec, *known)
     digest = hashlib.sha256()
     size = 0
     for chunk in iter_unit(cache, entry, codec):
         digest.update(chunk)
         size += len(chunk)
     unit = Unit(entry, codec, Digest("sha256", digest.hexdigest()), size)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"digest": str(unit.digest), "size": unit.size}))
-    os.replace(tmp, memo)
+    remember(cache, entry.diff_id, codec, unit.digest, unit.size)
     return unit
+
+
+def remembered(cache: BlobCache, diff_id: Digest, codec: Compression) -> tuple[Digest, int] | None:
+    """The digest and size of the layer's unit under *codec*, when measured before."""
+    try:
+        record = json.loads(_memo_path(cache.root, diff_id, codec).read_text())
+        return Digest.parse(record["digest"]), int(record["size"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def remember(
+    cache: BlobCache, diff_id: Digest, codec: Compression, digest: Digest, size: int
+) -> None:
+    """Keep a unit's digest and size (measured while it was made or sent) for :func:`unit_for`."""
+    memo = _memo_path(cache.root, diff_id, codec)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps({"digest": str(digest), "size": size}))
+    os.replace(tmp, memo)
+
+
+def stream_key(diff_id: Digest) -> str:
+    """The name of a zstd unit's part on a host when it was streamed while it was made
+    (:mod:`.early`): its own name, its digest, is known only at its end."""
+    return f"{diff_id.hex}.zst"
+
+
+def iter_growing_unit(cache: BlobCache, layer: GrowingLayer) -> Generator[bytes, None, None]:
+    """The zstd unit of a layer still being compressed into the cache: byte for byte what
+    :func:`iter_unit` makes of it once it is there (so what is measured on the way is its memo)."""
+    encoder = ZstdFrameEncoder(cache)
+    yield from iter_member_around(
+        layer.diff_id, layer.size, encoder.frames(layer.follow()), encoder
+    )
+    yield from encoder.finish()
 
 
 def prefix_digest(cache: BlobCache, unit: Unit, length: int) -> Digest:
@@ -112,6 +144,12 @@ class StagedUnit:
     @property
     def label(self) -> str:
         return f"layer {self.unit.entry.diff_id.short}"
+
+    @property
+    def other_part_names(self) -> tuple[str, ...]:
+        if self.unit.codec is Compression.ZSTD:
+            return (stream_key(self.unit.entry.diff_id),)
+        return ()
 
     def chunks_from(self, offset: int) -> Iterator[bytes]:
         return iter_unit_from(self.cache, self.unit, offset)

@@ -42,13 +42,15 @@ exit 0
 """
 
 # A part whose writer still holds its lock (a run in flight) is left alone: exit 3.
+# The part is renamed to this run's part of AS (default: the same name): a streamed unit's
+# part, named by its layer, continues as the unit's own when a later run has its digest.
 _CLAIM = r"""
-d=$1; n=$2; old=$3; new=$4
+d=$1; n=$2; old=$3; new=$4; as=${5:-$2}
 p="$d/$n.part.$old"
 [ -f "$p" ] || exit 3
 if command -v flock >/dev/null 2>&1; then exec 5<"$p" && flock -n 5 || exit 3; fi
-mv "$p" "$d/$n.part.$new" 2>/dev/null || exit 3
-echo "$(wc -c < "$d/$n.part.$new") $(sha256sum "$d/$n.part.$new" | cut -d' ' -f1)"
+mv "$p" "$d/$as.part.$new" 2>/dev/null || exit 3
+echo "$(wc -c < "$d/$as.part.$new") $(sha256sum "$d/$as.part.$new" | cut -d' ' -f1)"
 """
 
 _UPLOAD = r"""
@@ -105,17 +107,23 @@ fi
 exit $rc
 """
 
-# Stage and load in one pass. Arguments after the first six come in fours, one unit each:
-# NAME WANT SIZE FROM, FROM being "staged" (a checked copy is there) or the offset at which
-# its bytes follow on stdin (the bytes before are in this run's part file). Each unit's bytes
-# are appended to its part file and, at the same time, fed to `docker load`; the part is
-# checked with sha256sum and renamed when whole. The tail of the archive (the image configs
-# and manifests, all that names an image) follows only once every unit has checked out, so a
-# short or damaged unit leaves the engine an archive without images: nothing is tagged.
+# Stage and load in one pass. The units come in-band on stdin, each after a record line:
+#   U NAME WANT SIZE FROM   FROM "staged" (a checked copy is there: no bytes follow) or the
+#                           offset at which its SIZE-FROM bytes follow (the bytes before are in
+#                           this run's part file);
+#   S KEY FROM              a unit streamed while it is still being made: chunks "LEN\n" + LEN
+#                           bytes, "0\n", then "E NAME WANT SIZE" once its digest is known. KEY
+#                           names its part (FROM > 0: this run's part holds the bytes before);
+#   T                       the tail of the archive follows, to the end of the input.
+# Each unit's bytes are appended to its part file and, at the same time, fed to `docker load`;
+# the part is checked with sha256sum and renamed when whole. The tail (the image configs and
+# manifests, all that names an image) is passed on only once every unit has checked out, and
+# input that ends before "T" passes none: a short, damaged or abandoned unit leaves the engine an
+# archive without images, so nothing is tagged. Names must be content digests (they become paths).
 # Markers on stdout: ok|bad|short|gone NAME …, space FREE_KIB. Exit 90: a unit failed (see
 # the markers); 95: no room for the job; 96: the engine lacks room; 98: the stream did not decode.
 _SEND_LOAD = r"""
-d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6; shift 6
+d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6
 case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
 mkdir -p "$d" && chmod 700 "$d" || exit 95
 if [ -n "$root" ] && [ -d "$root" ]; then
@@ -127,62 +135,99 @@ mkdir "$d/$j" || exit 95
 take() { dd bs=65536 count="$1" iflag=count_bytes,fullblock 2>/dev/null; }
 # Held while a part is written, so another run's claim leaves it alone (see _CLAIM).
 lock() { exec 5>>"$1"; command -v flock >/dev/null 2>&1 && flock -n 5; }
+named() {
+  x=${1%.*}
+  case $x in ''|*[!0-9a-f]*) return 1;; esac
+  case $1 in *.zst|*.gz|*.tar) [ ${#x} -eq 64 ];; *) return 1;; esac
+}
+number() { case $1 in ''|*[!0-9]*) return 1;; esac; }
+chunks() { while read -r len && number "$len" && [ "$len" -gt 0 ]; do take "$len"; done; }
+# The part $p of unit $1 (want $2, size $3) is complete: check it, rename it, say so.
+settle() {
+  have=$(wc -c < "$p")
+  if [ "$have" -ne "$3" ]; then
+    echo "short $1 $have $(df -Pk "$d" | awk 'NR==2 {print $4}')" >&3; return 1
+  fi
+  [ -n "$rehash" ] && sha256sum < "$p" > "$h"
+  got=$(cut -d' ' -f1 < "$h")
+  if [ "$got" = "$2" ] && mv -f "$p" "$d/$1"; then
+    echo "ok $1" >&3
+  else
+    rm -f "$p"; bad=1; echo "bad $1 $got" >&3
+  fi
+  exec 5>&-
+}
 feed() {
   trap '' PIPE
   bad=
-  while [ $# -ge 4 ]; do
-    n=$1; want=$2; size=$3; from=$4; shift 4
-    if [ "$from" = staged ]; then
-      ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; return 1; }
-      cat "$d/$j/$n" 2>/dev/null
-      continue
-    fi
-    p="$d/$n.part.$run"; h="$d/$j/$n.sum"
-    if [ "$from" -gt 0 ]; then
-      # A part another run took away is gone. Writes to an engine that stopped reading fail
-      # quietly (as tee's do): the unit is still staged and checked, and the engine's own
-      # error stays the last line the client reads.
-      [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
-      lock "$p"
-      cat "$p" 2>/dev/null
-      take "$((size - from))" | tee -a "$p"
-    else
-      # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
-      rm -f "$p"; lock "$p"; q="$d/$j/$n.fifo"
-      mkfifo "$q" || return 1
-      sha256sum < "$q" > "$h" &
-      take "$size" | tee -a "$p" "$q"
-      wait
-    fi
-    have=$(wc -c < "$p")
-    if [ "$have" -ne "$size" ]; then
-      echo "short $n $have $(df -Pk "$d" | awk 'NR==2 {print $4}')" >&3; return 1
-    fi
-    [ "$from" -gt 0 ] && sha256sum < "$p" > "$h"
-    got=$(cut -d' ' -f1 < "$h")
-    if [ "$got" = "$want" ] && mv -f "$p" "$d/$n"; then
-      echo "ok $n" >&3
-    else
-      rm -f "$p"; bad=1; echo "bad $n $got" >&3
-    fi
-    exec 5>&-
+  while read -r kind n want size from; do
+    case $kind in
+    T) [ -z "$bad" ] || return 1; cat 2>/dev/null; return 0;;
+    U) named "$n" && number "$size" || return 1
+      echo "$n" >> "$s/names"
+      if [ "$from" = staged ]; then
+        ln "$d/$n" "$d/$j/$n" 2>/dev/null || { echo "gone $n" >&3; return 1; }
+        cat "$d/$j/$n" 2>/dev/null
+        continue
+      fi
+      number "$from" || return 1
+      p="$d/$n.part.$run"; h="$d/$j/$n.sum"; rehash=
+      if [ "$from" -gt 0 ]; then
+        # A part another run took away is gone. Writes to an engine that stopped reading fail
+        # quietly (as tee's do): the unit is still staged and checked, and the engine's own
+        # error stays the last line the client reads.
+        [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
+        lock "$p"; rehash=1
+        cat "$p" 2>/dev/null
+        take "$((size - from))" | tee -a "$p"
+      else
+        # A new unit is hashed as it arrives (through a FIFO), so its check costs no re-read.
+        rm -f "$p"; lock "$p"; q="$d/$j/$n.fifo"
+        mkfifo "$q" || return 1
+        sha256sum < "$q" > "$h" &
+        take "$size" | tee -a "$p" "$q"
+        wait
+      fi
+      settle "$n" "$want" "$size" || return 1;;
+    S) from=$want
+      named "$n" && number "$from" || return 1
+      p="$d/$n.part.$run"; h="$d/$j/$n.sum"; rehash=
+      if [ "$from" -gt 0 ]; then
+        [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
+        lock "$p"; rehash=1
+        cat "$p" 2>/dev/null
+        chunks | tee -a "$p"
+      else
+        rm -f "$p"; lock "$p"; q="$d/$j/$n.fifo"
+        mkfifo "$q" || return 1
+        sha256sum < "$q" > "$h" &
+        chunks | tee -a "$p" "$q"
+        wait
+      fi
+      read -r e n want size || return 1
+      [ "$e" = E ] && named "$n" && number "$size" || return 1
+      echo "$n" >> "$s/names"
+      settle "$n" "$want" "$size" || return 1;;
+    *) return 1;;
+    esac
   done
-  [ -z "$bad" ] || return 1
-  cat 2>/dev/null
-  return 0
+  return 1
 }
 s=$(mktemp -d) || exit 95
+: > "$s/names"
 exec 3>&1
-{ feed "$@"; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load
+{ feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load
 rc=$?
-f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$s" "$d/$j"
-[ "$f" = 0 ] || exit 90
+f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$d/$j"
+if [ "$f" != 0 ]; then rm -rf "$s"; exit 90; fi
 if [ "$z" != 0 ] && { [ "$z" != 141 ] || [ "$rc" = 0 ]; }; then
+  rm -rf "$s"
   echo "layerferry: the staged data did not decode on the host (exit $z)" >&2; exit 98
 fi
 if [ "$rc" = 0 ]; then
-  while [ $# -ge 4 ]; do rm -f "$d/$1"; shift 4; done
+  while read -r n; do rm -f "$d/$n"; done < "$s/names"
 fi
+rm -rf "$s"
 exit $rc
 """
 
@@ -226,6 +271,36 @@ class UnitPlan:
     size: int
     offset: int | None
     """None: a checked copy is staged on the host; else the bytes from here on follow."""
+
+
+TAIL = b"T\n"
+"""The record after which the archive's tail follows (see ``_SEND_LOAD``)."""
+
+
+def unit_record(unit: UnitPlan) -> bytes:
+    """The record before a unit's bytes (none follow for a staged one)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", unit.want_hex):
+        raise ValueError(f"not a sha256: {unit.want_hex!r}")
+    name = _check_names([unit.name])[0]
+    start = "staged" if unit.offset is None else str(unit.offset)
+    return f"U {name} {unit.want_hex} {unit.size} {start}\n".encode()
+
+
+def stream_start(key: str, offset: int) -> bytes:
+    """The record before a unit streamed while it is made; its part is named by *key*."""
+    return f"S {_check_names([key])[0]} {offset}\n".encode()
+
+
+def stream_chunk(data: bytes) -> list[bytes]:
+    """One chunk of a streamed unit (an empty one would end it, so none is made)."""
+    return [f"{len(data)}\n".encode(), data] if data else []
+
+
+def stream_end(name: str, want_hex: str, size: int) -> bytes:
+    """The end of a streamed unit: its name, digest and size, known now that it is made."""
+    if not re.fullmatch(r"[0-9a-f]{64}", want_hex):
+        raise ValueError(f"not a sha256: {want_hex!r}")
+    return f"0\nE {_check_names([name])[0]} {want_hex} {size}\n".encode()
 
 
 @dataclass
@@ -297,11 +372,15 @@ class RemoteStaging:
         result = self._script(_QUERY, [self.directory, *_check_names(names)])
         return parse_query(result.text)
 
-    def claim(self, name: str, old_run: str) -> tuple[int, str] | None:
-        """Take over another run's part file; returns its (size, sha256) or None if gone."""
+    def claim(self, name: str, old_run: str, as_name: str | None = None) -> tuple[int, str] | None:
+        """Take over another run's part file of *name* (as this run's part of *as_name*, when
+        given); returns its (size, sha256) or None if it is gone or still being written."""
         if not re.fullmatch(r"[0-9a-zA-Z]+", old_run):
             return None
-        result = self._script(_CLAIM, [self.directory, name, old_run, self.run_id], check=False)
+        args = [self.directory, *_check_names([name]), old_run, self.run_id]
+        if as_name is not None:
+            args += _check_names([as_name])
+        result = self._script(_CLAIM, args, check=False)
         words = result.text.split()
         if result.returncode != 0 or len(words) != 2 or not words[0].isdigit():
             return None
@@ -353,32 +432,19 @@ class RemoteStaging:
         return out
 
     def send_and_load(
-        self,
-        codec: str,
-        units: Sequence[UnitPlan],
-        need_kib: int,
-        engine_root: str,
-        chunks: Iterable[bytes],
+        self, codec: str, need_kib: int, engine_root: str, records: Iterable[bytes]
     ) -> tuple[CommandResult, LoadMarks]:
-        """Stage *units* and run ``docker load`` on them in one pass (see ``_SEND_LOAD``).
+        """Stage units and run ``docker load`` on them in one pass (see ``_SEND_LOAD``).
 
-        *chunks* are the units' bytes from their offsets, in order, then the archive's tail.
-        Units it staged stay staged unless the load succeeded.
+        *records* is the command's whole input: unit records (:func:`unit_record`, or a stream
+        made with :func:`stream_start`, :func:`stream_chunk` and :func:`stream_end`), then
+        :data:`TAIL` and the archive's tail. Units it staged stay staged unless the load succeeded.
         """
         job = f"job-{self.run_id}-{secrets.token_hex(3)}"
         argv = ["sh", "-c", _SEND_LOAD, "sh", self.directory, job, codec, self.run_id]
         argv += [str(need_kib), engine_root]
-        for unit in units:
-            if not re.fullmatch(r"[0-9a-f]{64}", unit.want_hex):
-                raise ValueError(f"not a sha256: {unit.want_hex!r}")
-            argv += _check_names([unit.name])
-            argv += [
-                unit.want_hex,
-                str(unit.size),
-                "staged" if unit.offset is None else str(unit.offset),
-            ]
         try:
-            result = self.session.pipe_in(argv, chunks)
+            result = self.session.pipe_in(argv, records)
         except BaseException:
             # Cut here (Ctrl-C, a lost link): the host's script removes its job when its input
             # ends, but possibly after we are gone; the staged units and parts are kept.

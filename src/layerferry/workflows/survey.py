@@ -16,13 +16,20 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from ..copy.blobcache import BlobCache, LayerWatcher
+from ..copy.early import EarlyLoad
+from ..copy.growing import GrowingLayer
 from ..copy.plan import longest_present_prefix
+from ..copy.units import remembered, stream_key
 from ..daemon.engine import ImageRecord
 from ..errors import LayerferryError
 from ..oci.digest import Digest, chain_ids
 from ..remote.host import RemoteHost
+from ..remote.staging import RemoteStaging, StagingState, state_from_listing
 from ..remote.target import SshTarget
+from ..reporting import NullReporter, Reporter
 from ..settings import Settings
+from ..tario.compression import Compression
 
 # How long the reader waits for every host's answer before keeping every layer instead.
 DECIDE_WITHIN = 3.0
@@ -38,6 +45,8 @@ class Reached:
 
     host: RemoteHost
     chains: frozenset[Digest]
+    early: EarlyLoad | None = None
+    """Its load, started before the image was read (see :meth:`TargetSurvey.watch`)."""
 
 
 def lacking(records: Sequence[ImageRecord], chains: frozenset[Digest]) -> set[Digest]:
@@ -47,6 +56,12 @@ def lacking(records: Sequence[ImageRecord], chains: frozenset[Digest]) -> set[Di
         have = longest_present_prefix(chain_ids(record.diff_ids), set(chains))
         out.update(record.diff_ids[have:])
     return out
+
+
+def _staged_there(cache: BlobCache, diff_id: Digest, state: StagingState) -> bool:
+    """Whether an earlier run left the layer's unit staged on the host (then it is not streamed)."""
+    known = remembered(cache, diff_id, Compression.ZSTD)
+    return known is not None and f"{known[0].hex}.zst" in state.done
 
 
 class TargetSurvey:
@@ -61,9 +76,21 @@ class TargetSurvey:
 
     patience: float = DECIDE_WITHIN
 
-    def __init__(self, targets: Sequence[SshTarget], settings: Settings) -> None:
+    def __init__(
+        self,
+        targets: Sequence[SshTarget],
+        settings: Settings,
+        reporter: Reporter | None = None,
+        *,
+        stream: bool = True,
+    ) -> None:
         self._targets = list(targets)
         self._settings = settings
+        self._reporter = reporter or NullReporter()
+        self._stream = stream
+        self._growing: list[GrowingLayer] = []
+        self._early: list[EarlyLoad] = []
+        self._feed_lock = threading.Lock()  # not _lock: that one is held while hosts are awaited
         self._records: list[ImageRecord] = []
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._targets)))
         self._futures: dict[SshTarget, Future[Reached]] = {}
@@ -85,12 +112,49 @@ class TargetSurvey:
             host = RemoteHost.connect(target, ssh_config=self._settings.ssh_config)
             try:
                 chains = frozenset(host.engine.layer_chains())
+                early = self._start_early(host, chains) if self._stream else None
             except BaseException:
                 host.close()
                 raise
-            return Reached(host, chains)
+            return Reached(host, chains, early)
         finally:
             self._ended[target] = time.monotonic()
+
+    def _start_early(self, host: RemoteHost, chains: frozenset[Digest]) -> EarlyLoad | None:
+        """The host's load, started now so layers it lacks go out as they are compressed.
+
+        Only for hosts that stage zstd units and decide presence by chain (a classic store);
+        the others are sent to once the image is read. A layer an earlier run left staged is
+        not streamed again; one it left half-streamed is continued where it matches.
+        """
+        tools = host.probe.tools
+        if host.info.containerd_store or not {"sha256sum", "zstd"} <= tools:
+            return None
+        wanted = lacking(self._records, chains)
+        if not wanted:
+            return None
+        staging = RemoteStaging(host.session, host.probe.staging_dir)
+        state = state_from_listing(host.probe.staged, host.probe.free_staging_kib)
+        cache = self._settings.blob_cache()
+        wanted = {d for d in wanted if not _staged_there(cache, d, state)}
+        if not wanted:
+            return None
+        early = EarlyLoad(
+            staging,
+            cache,
+            self._reporter,
+            lacking=wanted,
+            # The engine's room cannot be told before the layers' sizes are known: a load
+            # that runs out of it fails cleanly (nothing tagged, the units stay staged).
+            need_kib=0,
+            engine_root=host.info.root_dir,
+            parts={d: state.parts.get(stream_key(d), []) for d in wanted},
+        )
+        with self._feed_lock:
+            self._early.append(early)
+            for layer in self._growing:
+                early.offer(layer)
+        return early
 
     def take(self, target: SshTarget) -> Reached:
         """The target's connection; raises the error that kept it from connecting."""
@@ -135,9 +199,25 @@ class TargetSurvey:
     def guess(self, hint: Mapping[str, Any]) -> Digest | None:
         return None  # a survey spans images; the source guesses per image
 
+    def watch(self, diff_id: Digest, size: int) -> LayerWatcher | None:
+        if not self._stream:
+            return None
+        layer = GrowingLayer(diff_id, size)
+        with self._feed_lock:
+            self._growing.append(layer)
+            for early in self._early:
+                early.offer(layer)
+        return layer
+
     def close(self) -> None:
-        """Wait for connections still being made, then end every one."""
+        """Wait for connections still being made, stop loads never finished, end every one."""
         self._pool.shutdown(wait=True)
+        for layer in self._growing:
+            layer.fail()  # a no-op once complete; else its followers stop instead of waiting
+        for early in self._early:
+            early.abandon()
+        for layer in self._growing:
+            layer.close()
         for future in self._futures.values():
             if future.exception() is None:
                 future.result().host.close()

@@ -233,7 +233,7 @@ def send_images(
     """Copy *images* to one host; *reached* is its connection when the survey made it."""
     if reached is not None:
         destination = SshDaemonDestination(
-            reached.host, settings.blob_cache(), reporter, cancel, reached.chains
+            reached.host, settings.blob_cache(), reporter, cancel, reached.chains, reached.early
         )
         return copy_images(images, destination, reporter=reporter, dry_run=dry_run)
     with RemoteHost.connect(target, ssh_config=settings.ssh_config) as remote:
@@ -277,7 +277,9 @@ def send(
     # Hosts are reached while the engine saves, when all are served at once (a connection
     # kept waiting for its turn would outlive its idle ssh master).
     survey = (
-        TargetSurvey(targets, settings) if registry is None and len(targets) <= parallel else None
+        TargetSurvey(targets, settings, reporter, stream=not dry_run)
+        if registry is None and len(targets) <= parallel
+        else None
     )
     try:
         try:
