@@ -123,9 +123,7 @@ def test_cut_transfer_resumes_and_damaged_staging_is_resent(world: World) -> Non
     assert _parts(world, "b") == {}, "staging is removed after a successful load"
 
 
-def test_a_send_cut_while_streaming_resumes_from_a_cold_cache(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_send_cut_while_streaming_resumes_from_a_cold_cache(world: World, tmp_path: Path) -> None:
     """A cold send streams a layer while it is compressed; cut then, and run again with an
     empty cache (the layer is compressed again, to the same bytes), it sends only the rest."""
     tag = f"stream-{secrets.token_hex(3)}:1"
@@ -151,7 +149,7 @@ def test_a_send_cut_while_streaming_resumes_from_a_cold_cache(
     finally:
         world.sb.shape("b", None)
     time.sleep(0.5)
-    (part, have), = ((n, s) for n, s in _parts(world, "b").items() if ".part." in n)
+    ((part, have),) = ((n, s) for n, s in _parts(world, "b").items() if ".part." in n)
     diff_id = part.split(".")[0]
     assert world.docker("a", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag).count(
         diff_id

@@ -127,8 +127,8 @@ def _run(
     return _run_input(host, _input(units, offsets, payloads, tail))
 
 
-def _run_input(host: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", ""]
+def _run_input(host: Path, stdin: bytes, root: str = "") -> subprocess.CompletedProcess[bytes]:
+    argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", root]
     only_busybox = bool((host / "only-busybox").read_text())
     path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
     if only_busybox:
@@ -429,3 +429,18 @@ def test_records_that_are_not_content_digests_are_refused(host: Path, record: by
     assert out.returncode == 90
     assert not (host / "evil.tar").exists() and not (host.parent / "evil.tar").exists()
     assert not (host / "listing").exists() or "manifest.json" not in _reached_engine(host)
+
+
+def test_a_stream_the_engine_has_no_room_for_stops_before_its_bytes(host: Path) -> None:
+    units, tail = _archive()
+    free_kib = shutil.disk_usage(host).free // 1024
+    stdin = (
+        stream_start(KEY, 0, free_kib + 1024 * 1024)
+        + _streamed(units[0])[len(stream_start(KEY, 0)) :]
+    )
+    out = _run_input(host, stdin + TAIL + tail, root=str(host))
+    assert out.returncode == 90
+    marks = parse_marks(out.stdout.decode())
+    assert marks.free_kib is not None and abs(marks.free_kib - free_kib) < 64 * 1024
+    assert not marks.ok and _staged(host) == {}
+    assert "manifest.json" not in _reached_engine(host)

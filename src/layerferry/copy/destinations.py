@@ -39,7 +39,12 @@ from ..errors import (
 from ..oci.digest import Digest
 from ..remote.host import RemoteHost
 from ..remote.session import CommandResult
-from ..remote.staging import RemoteStaging, StagingState, state_from_listing
+from ..remote.staging import (
+    ENGINE_SPACE_FACTOR,
+    RemoteStaging,
+    StagingState,
+    state_from_listing,
+)
 from ..reporting import NullReporter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
@@ -127,8 +132,6 @@ fi
 exit $rc
 """
 _DECODE = {Compression.ZSTD: "zstd -dc", Compression.GZIP: "gzip -dc", Compression.NONE: "cat"}
-# 20.10's load copies the input to disk, then unpacks it: room for twice the layer bytes.
-ENGINE_SPACE_FACTOR = 2
 
 
 class LoadRefused(RemoteError):

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 from ..oci.digest import Digest
 from ..remote.session import CommandResult
-from ..remote.staging import LoadMarks, RemoteStaging, stream_chunk, stream_end, stream_start
+from ..remote.staging import (
+    ENGINE_SPACE_FACTOR,
+    LoadMarks,
+    RemoteStaging,
+    stream_chunk,
+    stream_end,
+    stream_start,
+)
 from ..reporting import Meter, Reporter
 from ..tario.compression import Compression
 from ..units import human_bytes
@@ -51,15 +58,17 @@ class EarlyLoad:
         reporter: Reporter,
         *,
         lacking: set[Digest],
-        need_kib: int,
         engine_root: str,
         parts: dict[Digest, list[tuple[str, int]]],
+        room: int | None,
     ) -> None:
         self.staging = staging
         self._cache = cache
         self._reporter = reporter
         self._lacking = set(lacking)
         self._parts = parts
+        self._room = room
+        """Bytes the host's staging directory has left for what this load streams (None: ?)."""
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
         self._offered: set[Digest] = set()
         self.streamed: dict[Digest, StreamedUnit] = {}
@@ -68,21 +77,28 @@ class EarlyLoad:
         """Bytes of streamed units sent so far, with their records."""
         self._outcome: tuple[CommandResult, LoadMarks] | None = None
         self._error: BaseException | None = None
-        self._need_kib = need_kib
         self._engine_root = engine_root
         self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         try:
             self._outcome = self.staging.send_and_load(
-                Compression.ZSTD.value, self._need_kib, self._engine_root, self._records()
+                Compression.ZSTD.value, 0, self._engine_root, self._records()
             )
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
             self._error = exc
 
     def offer(self, layer: GrowingLayer) -> None:
-        """A layer the reader is compressing: streamed now if the host lacks it."""
+        """A layer the reader is compressing: streamed now if the host lacks it.
+
+        Not if it might not fit in the host's staging directory (its size before compression
+        is all that is known yet): the send made once it is read checks its real size first.
+        """
         if layer.diff_id in self._lacking and layer.diff_id not in self._offered:
+            if self._room is not None:
+                if layer.size > self._room:
+                    return
+                self._room -= layer.size
             self._offered.add(layer.diff_id)
             self._queue.put(("layer", layer))
             if self._thread is None:
@@ -143,7 +159,8 @@ class EarlyLoad:
             pieces.close()
             digest, pieces = hashlib.sha256(), iter_growing_unit(self._cache, layer)
         offset, carry = resumed or (0, b"")
-        record = stream_start(stream_key(layer.diff_id), offset)
+        need_kib = ENGINE_SPACE_FACTOR * layer.size // 1024
+        record = stream_start(stream_key(layer.diff_id), offset, need_kib)
         self.sent += len(record)
         yield record
         size = offset + len(carry)

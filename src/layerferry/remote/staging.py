@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from ..errors import LayerferryError, RemoteError
 from .session import CommandResult, SshSession
 
+# 20.10's load copies the input to disk, then unpacks it: room for twice the layer bytes.
+ENGINE_SPACE_FACTOR = 2
+
 _NAME = re.compile(r"^[0-9a-f]{64}\.(zst|gz|tar)$")
 
 _QUERY = r"""
@@ -111,9 +114,10 @@ exit $rc
 #   U NAME WANT SIZE FROM   FROM "staged" (a checked copy is there: no bytes follow) or the
 #                           offset at which its SIZE-FROM bytes follow (the bytes before are in
 #                           this run's part file);
-#   S KEY FROM              a unit streamed while it is still being made: chunks "LEN\n" + LEN
+#   S KEY FROM NEED         a unit streamed while it is still being made: chunks "LEN\n" + LEN
 #                           bytes, "0\n", then "E NAME WANT SIZE" once its digest is known. KEY
 #                           names its part (FROM > 0: this run's part holds the bytes before);
+#                           the engine must have NEED KiB free for it (checked first);
 #   T                       the tail of the archive follows, to the end of the input.
 # Each unit's bytes are appended to its part file and, at the same time, fed to `docker load`;
 # the part is checked with sha256sum and renamed when whole. The tail (the image configs and
@@ -126,10 +130,14 @@ _SEND_LOAD = r"""
 d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6
 case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
 mkdir -p "$d" && chmod 700 "$d" || exit 95
-if [ -n "$root" ] && [ -d "$root" ]; then
+exec 3>&1  # markers; inside feed, stdout is the engine's input
+# The engine's disk must have $need KiB free (its data root, $root, when it is known here).
+room() {
+  [ -n "$root" ] && [ -d "$root" ] || return 0
   free=$(df -Pk "$root" | awk 'NR==2 {print $4}')
-  if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "space $free"; exit 96; fi
-fi
+  if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "space $free" >&3; return 1; fi
+}
+room || exit 96
 mkdir "$d/$j" || exit 95
 # Exactly N bytes of stdin, never more (busybox `head -c` reads ahead; dd does not).
 take() { dd bs=65536 count="$1" iflag=count_bytes,fullblock 2>/dev/null; }
@@ -189,8 +197,9 @@ feed() {
         wait
       fi
       settle "$n" "$want" "$size" || return 1;;
-    S) from=$want
-      named "$n" && number "$from" || return 1
+    S) from=$want; need=$size
+      named "$n" && number "$from" && number "$need" || return 1
+      room || return 1
       p="$d/$n.part.$run"; h="$d/$j/$n.sum"; rehash=
       if [ "$from" -gt 0 ]; then
         [ -f "$p" ] || { echo "gone $n" >&3; return 1; }
@@ -215,7 +224,6 @@ feed() {
 }
 s=$(mktemp -d) || exit 95
 : > "$s/names"
-exec 3>&1
 { feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load
 rc=$?
 f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$d/$j"
@@ -286,9 +294,10 @@ def unit_record(unit: UnitPlan) -> bytes:
     return f"U {name} {unit.want_hex} {unit.size} {start}\n".encode()
 
 
-def stream_start(key: str, offset: int) -> bytes:
-    """The record before a unit streamed while it is made; its part is named by *key*."""
-    return f"S {_check_names([key])[0]} {offset}\n".encode()
+def stream_start(key: str, offset: int, need_kib: int = 0) -> bytes:
+    """The record before a unit streamed while it is made; its part is named by *key*, and
+    the engine must have *need_kib* free for it."""
+    return f"S {_check_names([key])[0]} {offset} {need_kib}\n".encode()
 
 
 def stream_chunk(data: bytes) -> list[bytes]:

@@ -144,11 +144,9 @@ class TargetSurvey:
             cache,
             self._reporter,
             lacking=wanted,
-            # The engine's room cannot be told before the layers' sizes are known: a load
-            # that runs out of it fails cleanly (nothing tagged, the units stay staged).
-            need_kib=0,
             engine_root=host.info.root_dir,
             parts={d: state.parts.get(stream_key(d), []) for d in wanted},
+            room=None if state.free_staging_kib is None else state.free_staging_kib * 1024,
         )
         with self._feed_lock:
             self._early.append(early)
