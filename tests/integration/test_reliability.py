@@ -236,9 +236,12 @@ def test_target_engine_dies_in_the_middle_of_a_load(lone: World) -> None:
     tag = f"dies-{secrets.token_hex(3)}:1"
     _random_image(lone, tag, [40])
     assert lone.lf("send", "bb:local", lone.target).returncode == 0
+    # With the layer in the cache already, the load starts only once the image is read (a cold
+    # send would start it with the first layer it streams, while the image is still read).
+    assert lone.lf("save", tag, "-o", str(lone.state_dir / "warm.tar")).returncode == 0
     proc = _lf_background(lone, "send", tag, lone.target)
-    # The load job's directory appears once every layer is staged and verified, just before the
-    # host's `docker load` starts reading it: the engine is killed then, with no time to finish.
+    # The load job's directory appears as the host's load command starts: the engine is killed
+    # then, while the layer streams into its `docker load`, with no time to finish.
     job_ready = lambda: bool(list(_staging(lone, "b").glob("job-*")))  # noqa: E731
     _wait_for(proc, job_ready, "the send never started its load", poll=0.002)
     lone.sb.stop_engine("b", kill=True)

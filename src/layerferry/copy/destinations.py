@@ -201,7 +201,7 @@ class SshDaemonDestination(_EngineBacked):
             return
         codec = self.codec
         early, self._early = self._early, None
-        if early is not None and (codec is not Compression.ZSTD or not early.settle()):
+        if early is not None and (codec is not Compression.ZSTD or not early.settle(self._cancel)):
             early = None  # it stopped (its error is the host's, met again below): without it
         units = [unit_for(self._cache, e, codec) for e in layers_to_write(images, include)]
         staging = early.staging if early is not None else self._new_staging()

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ..errors import Interrupted
 from ..oci.digest import Digest
 from ..remote.session import CommandResult
 from ..remote.staging import (
@@ -79,6 +80,8 @@ class EarlyLoad:
         self._error: BaseException | None = None
         self._engine_root = engine_root
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._cancel: threading.Event | None = None
 
     def _run(self) -> None:
         try:
@@ -105,8 +108,10 @@ class EarlyLoad:
                 self._thread = threading.Thread(target=self._run, daemon=True, name="early-load")
                 self._thread.start()
 
-    def settle(self) -> bool:
-        """Wait until every offered layer is sent; False if none was, or the command stopped."""
+    def settle(self, cancel: threading.Event | None = None) -> bool:
+        """Wait until every offered layer is sent; False if none was, or the command stopped.
+        From now on, setting *cancel* stops it."""
+        self._cancel = cancel
         thread = self._thread
         if thread is None:
             return False
@@ -129,7 +134,9 @@ class EarlyLoad:
         return self._outcome
 
     def abandon(self) -> None:
-        """End the command without a tail (the host loads nothing) and wait for it."""
+        """End the command without a tail (the host loads nothing) and wait for it; a unit
+        still on its way is cut (its part stays for the next run)."""
+        self._stop.set()
         self._queue.put(("stop", None))
         if self._thread is not None:
             self._thread.join()
@@ -181,6 +188,8 @@ class EarlyLoad:
         self.streamed[layer.diff_id] = StreamedUnit(f"{want.hex}.zst", size)
 
     def _chunk(self, piece: bytes, meter: Meter) -> Iterator[bytes]:
+        if self._stop.is_set() or (self._cancel is not None and self._cancel.is_set()):
+            raise Interrupted("interrupted; a transfer in flight was stopped")
         for part in stream_chunk(piece):
             self.sent += len(part)
             yield part
