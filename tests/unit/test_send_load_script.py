@@ -311,6 +311,49 @@ def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
     assert _staged(host) == {}
 
 
+@dataclass(frozen=True)
+class StreamedItem(Item):
+    """An item whose part an earlier run may have left under its layer's stream key."""
+
+    key: str = ""
+
+    @property
+    def other_part_names(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]:
+        assert offset < self.size, "a whole part found staged is not made again"
+        yield self.unit.data[offset:]
+
+
+def test_a_part_holding_the_whole_unit_is_checked_and_used_not_left_behind(host: Path) -> None:
+    """A cut after a streamed unit's last byte but before its end record leaves a part with all
+    its bytes, named by the layer. The next run takes it over (nothing of it is sent again),
+    the host checks it, the engine gets it, and staging is emptied; none is left behind."""
+    units, tail = _three_units()
+    staging_dir = host / "staging"
+    staging_dir.mkdir(mode=0o700)
+    key = "d" * 64 + ".zst"
+    whole = units[1]
+    (staging_dir / f"{key}.part.old1").write_bytes(whole.data)
+    session = LocalSession(host)
+    staging = RemoteStaging(session, str(staging_dir))  # type: ignore[arg-type]
+    state = StagingState(parts={key: [("old1", len(whole.data))]})
+    reporter = RecordingReporter()
+    items = [Item(units[0]), StreamedItem(whole, key), Item(units[2])]
+    sent = [0]
+    result = stage_and_load(
+        staging, items, state, lambda: iter([tail]), reporter, sent,
+        need_kib=0, engine_root="", codec="none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [record[4] for record in session.loads[0]] == ["0", str(len(whole.data)), "0"]
+    assert sent[0] < len(units[0].data) + len(units[2].data) + len(tail) + 1000
+    assert _reached_engine(host) == ["one.tar", "two.tar", "three.tar", "manifest.json"]
+    assert any("resuming layer" in step for step in reporter.steps)
+    assert _staged(host) == {}
+
+
 FAILING_DOCKER = """#!/bin/sh
 echo "Error processing tar file(exit status 1): write /l: no space left on device" >&2
 exit 1

@@ -243,7 +243,7 @@ def _sent(
         record = unit_record(UnitPlan(item.name, item.digest.hex, item.size, offset))
         meter[0] += len(record)
         yield record
-        if offset is None:
+        if offset is None or offset >= item.size:  # staged, or a whole part found staged
             continue
         progress = reporter.meter(f"{where} {item.label}", item.size - offset)
         try:
@@ -298,20 +298,24 @@ def _stage(
 def _resume_offset(
     staging: RemoteStaging, item: Stageable, state: StagingState, reporter: Reporter
 ) -> int:
-    """Continue the longest earlier part whose bytes match ours; otherwise start at zero."""
+    """Continue the longest earlier part whose bytes match ours; otherwise start at zero.
+
+    A part may hold the whole unit: a cut can come after its last byte and before its end
+    record (a streamed unit is named only there). Its offset is then the unit's size: nothing
+    is sent, and the host checks and names it as it would a finished upload."""
     parts = [
         (name, old_run, size)
         for name in (item.name, *item.other_part_names)
         for old_run, size in state.parts.get(name, [])
     ]
     for name, old_run, size in sorted(parts, key=lambda p: -p[2]):
-        if not 0 < size < item.size:
+        if not 0 < size <= item.size:
             continue
         claimed = staging.claim(name, old_run, None if name == item.name else item.name)
         if claimed is None:
             continue
         size, remote_hex = claimed
-        if 0 < size < item.size and item.prefix_digest(size).hex == remote_hex:
+        if 0 < size <= item.size and item.prefix_digest(size).hex == remote_hex:
             reporter.step(
                 f"{staging.where}: resuming {item.label} at "
                 f"{human_bytes(size)} of {human_bytes(item.size)}"

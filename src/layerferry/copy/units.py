@@ -152,6 +152,8 @@ class StagedUnit:
         return ()
 
     def chunks_from(self, offset: int) -> Iterator[bytes]:
+        if offset >= self.unit.size:  # a whole part was found staged: nothing to re-make
+            return iter(())
         return iter_unit_from(self.cache, self.unit, offset)
 
     def prefix_digest(self, length: int) -> Digest:
