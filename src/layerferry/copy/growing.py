@@ -20,7 +20,7 @@ from ..oci.digest import Digest
 # Followers take what is there in pieces of at least STEP bytes (or the rest, at the end):
 # each piece is one chunk on the wire, and a host pays a process start per chunk.
 STEP = 2 * 1024 * 1024
-CHUNK = 8 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 
 
 class LayerAbandoned(LayerferryError):
