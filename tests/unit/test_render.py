@@ -148,3 +148,25 @@ def test_inventory_to_a_file_prints_a_json_summary(
         "layer_chains": 2,
     }
     assert Inventory.read(target).chains == record.chains
+
+
+def test_diff_says_a_left_out_path_s_reason_once_and_advises_only_on_what_stays() -> None:
+    from layerferry.cli.diff import render
+    from layerferry.layers.rules import Flag
+    from layerferry.workflows.diff import ChangedPath, DiffReport
+
+    junk, secret = Flag("junk", "apt package cache"), Flag("secret", "private key")
+    report = DiffReport(
+        "shop",
+        "bb:local",
+        paths=[
+            ChangedPath("/var/cache/apt/archives/x.deb", "A", "file", 7, (junk,), str(junk)),
+            ChangedPath("/var/log/app.log", "A", "file", 5, (Flag("junk", "log"),)),
+            ChangedPath("/root/.ssh/id", "A", "file", 9, (secret,), "--exclude /root/.ssh"),
+        ],
+    )
+    text = render(report)
+    assert "x.deb   [left out (junk: apt package cache)]" in text
+    assert "id   [left out (--exclude /root/.ssh); secret: private key]" in text
+    assert "junk: 1 file, 5 B (commit --exclude-junk leaves them out)" in text
+    assert "secret: /root/.ssh/id" not in text

@@ -49,7 +49,8 @@ def render(report: DiffReport) -> str:
     for p in sorted(report.paths, key=lambda p: -p.size):
         if p.type == "dir":
             continue
-        note = ", ".join(str(f) for f in p.flags)
+        # A flag that is the reason the path is left out is said once, in the "left out" note.
+        note = ", ".join(str(f) for f in p.flags if str(f) != p.excluded)
         if p.excluded:
             note = f"left out ({p.excluded})" + (f"; {note}" if note else "")
         if p.link_to:
@@ -67,13 +68,14 @@ def render(report: DiffReport) -> str:
         if len(entries) > SHOWN_PER_DIR:
             lines.append(f"      … {len(entries) - SHOWN_PER_DIR} more")
     lines.append("")
-    junk = report.flagged("junk")
+    # What the given excludes already leave out needs no advice to leave it out.
+    junk = [p for p in report.flagged("junk") if not p.excluded]
     if junk:
         size = human_bytes(sum(p.size for p in junk))
         lines.append(
             f"junk: {plural(len(junk), 'file')}, {size} (commit --exclude-junk leaves them out)"
         )
-    for p in report.flagged("secret"):
+    for p in (p for p in report.flagged("secret") if not p.excluded):
         reason = next(f.reason for f in p.flags if f.category == "secret")
         lines.append(f"secret: {p.path} ({reason}); leave it out with --exclude {p.path}")
     for p in report.flagged("sparse"):
