@@ -171,6 +171,34 @@ def test_full_staging_disk_is_refused_before_sending(world: World) -> None:
     assert not _tagged_on(world, "b", tag)
 
 
+def test_a_cold_send_whose_rest_does_not_fit_is_refused_before_the_rest_goes(
+    world: World,
+) -> None:
+    """A cold send streams the layers that fit in the host's staging while it reads; the ones
+    left for after the read are checked against the room the streamed ones left, and refused
+    before a byte of them goes (the host's disk is not filled up)."""
+    tag = f"fullcold-{secrets.token_hex(3)}:1"
+    _random_image(world, tag, [8, 2])  # 8 MB does not fit in 6 MB; 2 MB is streamed
+    assert world.lf("send", "bb:local", world.target).returncode == 0
+    cache = Path(world.sb.host("b").dir) / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "lfsb-test-full", str(cache)], check=True
+    )
+    try:
+        out = world.lf("send", tag, world.target)
+        staged = _parts(world, "b")
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+    assert out.returncode == 5, out.stderr.decode()
+    line = out.stderr.decode().splitlines()[-2]
+    assert line.startswith("layerferry: error: ssh://lf-b: not enough disk space for staging"), line
+    assert "needs about 8." in line and "more" in line, line
+    assert "the layers sent so far stay staged" in out.stderr.decode()
+    assert len(staged) == 1 and max(staged.values()) < 3 * MB, staged  # the 2 MB unit only
+    assert not _tagged_on(world, "b", tag)
+
+
 HOSTILE = [
     "a b",
     "x'y",

@@ -33,6 +33,7 @@ from layerferry.remote.staging import (
     UnitPlan,
     last_line,
     parse_marks,
+    room_record,
     state_from_listing,
     stream_chunk,
     stream_end,
@@ -487,3 +488,58 @@ def test_a_stream_the_engine_has_no_room_for_stops_before_its_bytes(host: Path) 
     assert marks.free_kib is not None and abs(marks.free_kib - free_kib) < 64 * 1024
     assert not marks.ok and _staged(host) == {}
     assert "manifest.json" not in _reached_engine(host)
+
+
+def test_a_room_record_stops_the_load_before_units_the_engine_has_no_room_for(host: Path) -> None:
+    """A load already running (its first units streamed) checks the engine's room for the
+    rest before the rest's bytes: none of them is staged, nothing reaches the engine's tags."""
+    units, tail = _archive()
+    free_kib = shutil.disk_usage(host).free // 1024
+    rest = _input(units[1:], [0], [units[1].data], tail)
+    out = _run_input(
+        host, _streamed(units[0]) + room_record(free_kib + 1024 * 1024) + rest, root=str(host)
+    )
+    assert out.returncode == 90
+    marks = parse_marks(out.stdout.decode())
+    assert marks.ok == {units[0].name}
+    assert marks.free_kib is not None and abs(marks.free_kib - free_kib) < 64 * 1024
+    assert _staged(host) == {units[0].name: len(units[0].data)}  # kept for the next run
+    assert "manifest.json" not in _reached_engine(host)
+    # With room, the same records let the load through.
+    (host / "staging" / units[0].name).unlink()
+    rest = _input(units[1:], [0], [units[1].data], tail)
+    ok = _run_input(host, _streamed(units[0]) + room_record(1) + rest, root=str(host))
+    assert ok.returncode == 0, ok.stderr
+    assert _staged(host) == {}
+
+
+SLOW_DOCKER = """#!/bin/sh
+[ "$1" = load ] || exit 2
+tar -t > "$LISTING" 2>/dev/null
+sleep 0.5
+echo "Loaded image: app:1"
+"""
+
+
+def test_a_load_that_ends_after_its_client_vanished_still_empties_staging(host: Path) -> None:
+    """The client died (SIGKILL) while its last bytes were still on their way: ssh relays
+    them, the engine loads the image, and the answer meets a closed pipe. The staged units go
+    all the same, as after any load that succeeded; none is left for a week."""
+    (host / "bin" / "docker").write_text(SLOW_DOCKER)
+    units, tail = _archive()
+    argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", ""]
+    only_busybox = bool((host / "only-busybox").read_text())
+    if only_busybox:
+        argv[0] = str(host / "bin" / "sh")
+    path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, LISTING=str(host / "listing"))
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the answer comes
+    proc.stdin.write(_input(units, [0, 0], [units[0].data, units[1].data], tail))
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    assert _reached_engine(host)[-1] == "manifest.json"
+    assert _staged(host) == {}

@@ -207,7 +207,15 @@ class SshDaemonDestination(_EngineBacked):
         staging = early.staging if early is not None else self._new_staging()
         state = self._staging_state(staging, units)
         if early is None:
-            self._check_space(units, state)
+            free = None if state.free_staging_kib is None else state.free_staging_kib * 1024
+            self._check_space(units, state, free=free)
+        else:  # the streamed units took their room; the rest must fit in what is left
+            try:
+                rest = [u for u in units if u.entry.diff_id not in early.streamed]
+                self._check_space(rest, state, free=early.staging_free, streamed=True)
+            except RemoteError:
+                early.abandon()
+                raise
         need = ENGINE_SPACE_FACTOR * sum(u.entry.size for u in units)
         result = stage_and_load(
             staging,
@@ -237,15 +245,26 @@ class SshDaemonDestination(_EngineBacked):
             return state_from_listing(probe.staged, probe.free_staging_kib)
         return staging.query([u.name for u in units])
 
-    def _check_space(self, units: Sequence[Unit], state: StagingState) -> None:
-        # The engine's own room is checked by the host before the load (_SEND_LOAD).
+    def _check_space(
+        self,
+        units: Sequence[Unit],
+        state: StagingState,
+        *,
+        free: int | None,
+        streamed: bool = False,
+    ) -> None:
+        """Refuse before sending *units* that do not fit in the *free* bytes (None: not known)
+        of the host's staging directory; *streamed*: others went ahead of them. The engine's
+        own room is checked by the host before the load (_SEND_LOAD)."""
         need = sum(u.size for u in units if u.name not in state.done)
-        free_kib = state.free_staging_kib
-        if free_kib is not None and need > free_kib * 1024:
+        if free is not None and need > free:
+            kept = "the layers sent so far stay staged, nothing was loaded"
             raise RemoteError(
                 f"{self.where}: not enough disk space for staging ({self.host.probe.staging_dir}): "
-                f"needs about {human_bytes(need)}, {human_bytes(free_kib * 1024)} free",
-                hint="free space on the host and run again; nothing was changed there",
+                f"needs about {human_bytes(need)}{' more' if streamed else ''}, "
+                f"{human_bytes(max(free, 0))} free",
+                hint="free space on the host and run again; "
+                + (kept if streamed else "nothing was changed there"),
             )
 
     def _check_load(self, result: CommandResult, need: int | None = None) -> None:

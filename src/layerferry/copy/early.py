@@ -14,6 +14,7 @@ once the whole image was read and verified here.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,8 @@ from ..remote.staging import (
     ENGINE_SPACE_FACTOR,
     LoadMarks,
     RemoteStaging,
+    room_record,
+    slices,
     stream_chunk,
     stream_end,
     stream_start,
@@ -70,6 +73,10 @@ class EarlyLoad:
         self._parts = parts
         self._room = room
         """Bytes the host's staging directory has left for what this load streams (None: ?)."""
+        self._free = room
+        self._streamed_raw = 0
+        """Uncompressed bytes of the layers streamed so far: the engine holds a copy of each
+        until the load ends, and will unpack each once more."""
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
         self._offered: set[Digest] = set()
         self.streamed: dict[Digest, StreamedUnit] = {}
@@ -122,11 +129,21 @@ class EarlyLoad:
                 return False
         return thread.is_alive()
 
-    def finish(self, rest: Iterable[bytes]) -> tuple[CommandResult, LoadMarks]:
+    @property
+    def staging_free(self) -> int | None:
+        """Bytes the host's staging directory has left after the units streamed (None: ?)."""
+        if self._free is None:
+            return None
+        return self._free - sum(unit.size for unit in self.streamed.values())
+
+    def finish(self, rest: Iterable[bytes], need_kib: int = 0) -> tuple[CommandResult, LoadMarks]:
         """Send *rest* (unit records, then the tail record and the tail); the host's answer.
-        Only after :meth:`settle` said the command runs."""
+        The host checks first that the engine has room for the rest of a load that needs
+        *need_kib* in all. Only after :meth:`settle` said the command runs."""
         assert self._thread is not None
-        self._queue.put(("rest", rest))
+        room = room_record(max(0, need_kib - self._streamed_raw // 1024))
+        self.sent += len(room)
+        self._queue.put(("rest", itertools.chain([room], rest)))
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -166,7 +183,10 @@ class EarlyLoad:
             pieces.close()
             digest, pieces = hashlib.sha256(), iter_growing_unit(self._cache, layer)
         offset, carry = resumed or (0, b"")
-        need_kib = ENGINE_SPACE_FACTOR * layer.size // 1024
+        # Room for this layer's copy and its unpacking, and for unpacking those streamed before
+        # (their copies already take their room).
+        need_kib = (ENGINE_SPACE_FACTOR * layer.size + self._streamed_raw) // 1024
+        self._streamed_raw += layer.size
         record = stream_start(stream_key(layer.diff_id), offset, need_kib)
         self.sent += len(record)
         yield record
@@ -188,11 +208,12 @@ class EarlyLoad:
         self.streamed[layer.diff_id] = StreamedUnit(f"{want.hex}.zst", size)
 
     def _chunk(self, piece: bytes, meter: Meter) -> Iterator[bytes]:
-        if self._stop.is_set() or (self._cancel is not None and self._cancel.is_set()):
-            raise Interrupted("interrupted; a transfer in flight was stopped")
         for part in stream_chunk(piece):
-            self.sent += len(part)
-            yield part
+            for out in slices(part):
+                if self._stop.is_set() or (self._cancel is not None and self._cancel.is_set()):
+                    raise Interrupted("interrupted; a transfer in flight was stopped")
+                self.sent += len(out)
+                yield out
         meter.advance(len(piece))
 
     def _claim(self, diff_id: Digest) -> tuple[int, str] | None:

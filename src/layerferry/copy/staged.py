@@ -22,6 +22,7 @@ from ..remote.staging import (
     StagingState,
     UnitPlan,
     last_line,
+    slices,
     unit_record,
 )
 from ..reporting import Meter, Reporter
@@ -166,7 +167,7 @@ def stage_and_load(
             meter, cancel,
         )  # fmt: skip
         if attempt == 1 and early is not None:
-            result, marks = early.finish(records)
+            result, marks = early.finish(records, need_kib)
         else:
             result, marks = staging.send_and_load(codec, need_kib, engine_root, records)
         if marks.free_kib is not None:
@@ -333,10 +334,11 @@ def _metered(
     chunks: Iterator[bytes], meter: list[int], cancel: threading.Event | None
 ) -> Iterator[bytes]:
     for chunk in chunks:
-        if cancel is not None and cancel.is_set():
-            raise Interrupted("interrupted; a transfer in flight was stopped")
-        meter[0] += len(chunk)
-        yield chunk
+        for piece in slices(chunk):
+            if cancel is not None and cancel.is_set():
+                raise Interrupted("interrupted; a transfer in flight was stopped")
+            meter[0] += len(piece)
+            yield piece
 
 
 def _progressed(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:

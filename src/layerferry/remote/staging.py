@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import LayerferryError, RemoteError
@@ -118,6 +118,7 @@ exit $rc
 #                           bytes, "0\n", then "E NAME WANT SIZE" once its digest is known. KEY
 #                           names its part (FROM > 0: this run's part holds the bytes before);
 #                           the engine must have NEED KiB free for it (checked first);
+#   R NEED                  the engine must have NEED KiB free for what follows (checked now);
 #   T                       the tail of the archive follows, to the end of the input.
 # Each unit's bytes are appended to its part file and, at the same time, fed to `docker load`;
 # the part is checked with sha256sum and renamed when whole. The tail (the image configs and
@@ -126,6 +127,9 @@ exit $rc
 # archive without images, so nothing is tagged. Names must be content digests (they become paths).
 # Markers on stdout: ok|bad|short|gone NAME …, space FREE_KIB. Exit 90: a unit failed (see
 # the markers); 95: no room for the job; 96: the engine lacks room; 98: the stream did not decode.
+# The engine's answer is kept in files and passed on at the end, and the staged units go once it
+# loaded: a client that vanished while the last bytes were still on their way (ssh relays them)
+# must not turn a finished load into a failed one that leaves its units behind.
 _SEND_LOAD = r"""
 d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6
 case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
@@ -217,6 +221,7 @@ feed() {
       [ "$e" = E ] && named "$n" && number "$size" || return 1
       echo "$n" >> "$s/names"
       settle "$n" "$want" "$size" || return 1;;
+    R) number "$n" || return 1; need=$n; room || return 1;;
     *) return 1;;
     esac
   done
@@ -224,16 +229,18 @@ feed() {
 }
 s=$(mktemp -d) || exit 95
 : > "$s/names"
-{ feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load
+{ feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load >"$s/out" 2>"$s/err"
 rc=$?
 f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$d/$j"
+if [ "$rc" = 0 ]; then
+  while read -r n; do rm -f "$d/$n"; done < "$s/names"
+fi
+trap '' PIPE
+cat "$s/out"; cat "$s/err" >&2
 if [ "$f" != 0 ]; then rm -rf "$s"; exit 90; fi
 if [ "$z" != 0 ] && { [ "$z" != 141 ] || [ "$rc" = 0 ]; }; then
   rm -rf "$s"
   echo "layerferry: the staged data did not decode on the host (exit $z)" >&2; exit 98
-fi
-if [ "$rc" = 0 ]; then
-  while read -r n; do rm -f "$d/$n"; done < "$s/names"
 fi
 rm -rf "$s"
 exit $rc
@@ -298,6 +305,27 @@ def stream_start(key: str, offset: int, need_kib: int = 0) -> bytes:
     """The record before a unit streamed while it is made; its part is named by *key*, and
     the engine must have *need_kib* free for it."""
     return f"S {_check_names([key])[0]} {offset} {need_kib}\n".encode()
+
+
+def room_record(need_kib: int) -> bytes:
+    """A record that makes the host check, before what follows, that the engine has
+    *need_kib* free (a load already running checks what is left to send)."""
+    return f"R {int(need_kib)}\n".encode()
+
+
+SLICE = 256 * 1024
+"""Bytes written to a host at a time: a write blocked on a slow link reaches the next check
+for Ctrl-C soon (at 1 Mbit/s, 2 s; a 4 MiB chunk would take over 30 s)."""
+
+
+def slices(data: bytes) -> Iterator[bytes]:
+    """*data* in pieces of at most :data:`SLICE` bytes."""
+    if len(data) <= SLICE:
+        yield data
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), SLICE):
+        yield bytes(view[start : start + SLICE])
 
 
 def stream_chunk(data: bytes) -> list[bytes]:
