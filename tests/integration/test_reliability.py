@@ -316,6 +316,9 @@ def test_target_engine_disk_fills_during_the_load(lone: World) -> None:
     )
     lone.sb.start_engine("b")
     assert lone.lf("send", "bb:local", lone.target).returncode == 0
+    # A warm cache: the load starts once the image is read, its room checked then (a cold
+    # send's load starts earlier and checks the room again before the rest of the image).
+    assert lone.lf("save", tag, "-o", str(lone.state_dir / "warm.tar")).returncode == 0
     proc = _lf_background(lone, "send", tag, lone.target)
     # The space check before sending passes (about 60 MB needed, 95 MB free); then something
     # else on the host takes the space while the layer is on its way.

@@ -174,7 +174,12 @@ def stage_and_load(
             raise RemoteError(
                 f"{staging.where}: not enough disk space for the engine ({engine_root}): needs "
                 f"about {human_bytes(need_kib * 1024)}, {human_bytes(marks.free_kib * 1024)} free",
-                hint="free space on the host and run again; nothing was changed there",
+                hint="free space on the host and run again; nothing was loaded"
+                + (
+                    ", the layers staged so far are kept"
+                    if early
+                    else ", nothing was changed there"
+                ),
             )
         if marks.short:
             name, have = next(iter(marks.short.items()))
