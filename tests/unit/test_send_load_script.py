@@ -543,3 +543,27 @@ def test_a_load_that_ends_after_its_client_vanished_still_empties_staging(host: 
     proc.wait(timeout=30)
     assert _reached_engine(host)[-1] == "manifest.json"
     assert _staged(host) == {}
+
+
+def test_parts_of_no_use_are_removed_not_left_for_the_sweep(host: Path) -> None:
+    """An empty part, and one longer than its unit (damaged), cannot be continued: the run that
+    meets them removes them (unless a run still writes them) and sends the unit whole."""
+    units, tail = _three_units()
+    staging_dir = host / "staging"
+    staging_dir.mkdir(mode=0o700)
+    key = "d" * 64 + ".zst"
+    (staging_dir / f"{key}.part.old1").write_bytes(units[1].data + b"junk")
+    (staging_dir / f"{units[1].name}.part.old2").write_bytes(b"")
+    session = LocalSession(host)
+    staging = RemoteStaging(session, str(staging_dir))  # type: ignore[arg-type]
+    state = StagingState(
+        parts={key: [("old1", len(units[1].data) + 4)], units[1].name: [("old2", 0)]}
+    )
+    items = [Item(units[0]), StreamedItem(units[1], key), Item(units[2])]
+    result = stage_and_load(
+        staging, items, state, lambda: iter([tail]), RecordingReporter(), [0],
+        need_kib=0, engine_root="", codec="none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [record[4] for record in session.loads[0]] == ["0", "0", "0"]
+    assert _staged(host) == {}

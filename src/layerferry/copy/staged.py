@@ -316,6 +316,9 @@ def _resume_offset(
     ]
     for name, old_run, size in sorted(parts, key=lambda p: -p[2]):
         if not 0 < size <= item.size:
+            # Of no use (empty, or longer than the unit: damaged); removed unless still written.
+            if staging.claim(name, old_run, None if name == item.name else item.name):
+                staging.discard_part(item.name)
             continue
         claimed = staging.claim(name, old_run, None if name == item.name else item.name)
         if claimed is None:
