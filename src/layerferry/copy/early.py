@@ -136,12 +136,17 @@ class EarlyLoad:
             return None
         return self._free - sum(unit.size for unit in self.streamed.values())
 
+    def rest_need_kib(self, need_kib: int) -> int:
+        """The engine room left to check for a load needing *need_kib* in all: the streamed
+        layers' copies already take theirs."""
+        return max(0, need_kib - self._streamed_raw // 1024)
+
     def finish(self, rest: Iterable[bytes], need_kib: int = 0) -> tuple[CommandResult, LoadMarks]:
         """Send *rest* (unit records, then the tail record and the tail); the host's answer.
         The host checks first that the engine has room for the rest of a load that needs
         *need_kib* in all. Only after :meth:`settle` said the command runs."""
         assert self._thread is not None
-        room = room_record(max(0, need_kib - self._streamed_raw // 1024))
+        room = room_record(self.rest_need_kib(need_kib))
         self.sent += len(room)
         self._queue.put(("rest", itertools.chain([room], rest)))
         self._thread.join()

@@ -166,20 +166,18 @@ def stage_and_load(
             staging.where, [i for i in items if i.name not in ahead], offsets, tail, reporter,
             meter, cancel,
         )  # fmt: skip
+        checked = need_kib  # what the host compared with the engine's free space
         if attempt == 1 and early is not None:
+            checked = early.rest_need_kib(need_kib)
             result, marks = early.finish(records, need_kib)
         else:
             result, marks = staging.send_and_load(codec, need_kib, engine_root, records)
         if marks.free_kib is not None:
             raise RemoteError(
                 f"{staging.where}: not enough disk space for the engine ({engine_root}): needs "
-                f"about {human_bytes(need_kib * 1024)}, {human_bytes(marks.free_kib * 1024)} free",
-                hint="free space on the host and run again; nothing was loaded"
-                + (
-                    ", the layers staged so far are kept"
-                    if early
-                    else ", nothing was changed there"
-                ),
+                f"about {human_bytes(checked * 1024)}, {human_bytes(marks.free_kib * 1024)} free",
+                hint="free space on the host and run again; nothing was loaded (layers staged "
+                "there are kept for the next run)",
             )
         if marks.short:
             name, have = next(iter(marks.short.items()))

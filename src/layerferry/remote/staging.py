@@ -127,9 +127,10 @@ exit $rc
 # archive without images, so nothing is tagged. Names must be content digests (they become paths).
 # Markers on stdout: ok|bad|short|gone NAME …, space FREE_KIB. Exit 90: a unit failed (see
 # the markers); 95: no room for the job; 96: the engine lacks room; 98: the stream did not decode.
-# The engine's answer is kept in files and passed on at the end, and the staged units go once it
-# loaded: a client that vanished while the last bytes were still on their way (ssh relays them)
-# must not turn a finished load into a failed one that leaves its units behind.
+# The engine's answer is kept in the job's directory and passed on at the end, and the staged
+# units go once it loaded: a client that vanished while the last bytes were still on their way
+# (ssh relays them) must not turn a finished load into a failed one that leaves its units behind.
+# (Its errors go straight to stderr: they are what the client reports, even if no file is free.)
 _SEND_LOAD = r"""
 d=$1; j=$2; codec=$3; run=$4; need=$5; root=$6
 case $codec in zstd) dec="zstd -dc";; gzip) dec="gzip -dc";; none) dec=cat;; *) exit 97;; esac
@@ -229,14 +230,14 @@ feed() {
 }
 s=$(mktemp -d) || exit 95
 : > "$s/names"
-{ feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load >"$s/out" 2>"$s/err"
+{ feed; echo $? > "$s/feed"; } | { $dec; echo $? > "$s/dec"; } | docker load >"$d/$j/out"
 rc=$?
-f=$(cat "$s/feed"); z=$(cat "$s/dec"); rm -rf "$d/$j"
+f=$(cat "$s/feed"); z=$(cat "$s/dec")
 if [ "$rc" = 0 ]; then
   while read -r n; do rm -f "$d/$n"; done < "$s/names"
 fi
 trap '' PIPE
-cat "$s/out"; cat "$s/err" >&2
+cat "$d/$j/out"; rm -rf "$d/$j"
 if [ "$f" != 0 ]; then rm -rf "$s"; exit 90; fi
 if [ "$z" != 0 ] && { [ "$z" != 141 ] || [ "$rc" = 0 ]; }; then
   rm -rf "$s"
