@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -289,6 +290,9 @@ class UnitPlan:
     """None: a checked copy is staged on the host; else the bytes from here on follow."""
 
 
+CLEANUP_AFTER_CUT_SECONDS = 2.0
+"""How long a cut send waits for its clean-up command before leaving it to the host's script."""
+
 TAIL = b"T\n"
 """The record after which the archive's tail follows (see ``_SEND_LOAD``)."""
 
@@ -486,8 +490,10 @@ class RemoteStaging:
         except BaseException:
             # Cut here (Ctrl-C, a lost link): the host's script removes its job when its input
             # ends, but possibly after we are gone; the staged units and parts are kept.
-            with contextlib.suppress(LayerferryError):  # the link may be what failed
-                self.cleanup(job, [])
+            # Not for long: the shared connection may still carry what the cut command left
+            # in its buffers (at 1 Mbit/s, ~2 MB is 16 s), and the script cleans up after itself.
+            with contextlib.suppress(LayerferryError, subprocess.TimeoutExpired):
+                self.cleanup(job, [], timeout=CLEANUP_AFTER_CUT_SECONDS)
             raise
         return result, parse_marks(result.text)
 
@@ -503,9 +509,11 @@ class RemoteStaging:
                 f"{last_line(result.stderr)}"
             )
 
-    def cleanup(self, job: str | None, names: Sequence[str]) -> None:
+    def cleanup(
+        self, job: str | None, names: Sequence[str], *, timeout: float | None = 300
+    ) -> None:
         args = [self.directory, job or f"job-{self.run_id}", *_check_names(names)]
-        self._script(_CLEANUP, args, check=False)
+        self.session.run(["sh", "-c", _CLEANUP, "sh", *args], check=False, timeout=timeout)
 
 
 def last_line(data: bytes) -> str:
