@@ -307,6 +307,12 @@ def test_a_staged_unit_removed_meanwhile_is_sent_again_with_the_units_after_it(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert _reached_engine(host) == ["one.tar", "two.tar", "three.tar", "manifest.json"]
+    assert any(
+        step.endswith(
+            "1 layer staged there by an earlier run used as staged (1.5 kB not sent again)"
+        )
+        for step in reporter.steps
+    ), reporter.steps
     # The second attempt sends the removed unit and the two its first attempt never reached.
     assert [record[4] for record in session.loads[1]] == ["0", "0", "0"]
     assert _staged(host) == {}

@@ -27,7 +27,7 @@ from ..remote.staging import (
 )
 from ..reporting import Meter, Reporter
 from ..tario.compression import Compression
-from ..units import human_bytes
+from ..units import human_bytes, plural
 from .blobcache import BlobCache, LayerEntry
 from .early import EarlyLoad
 
@@ -160,6 +160,12 @@ def stage_and_load(
             offsets[item.name] = None
         else:
             offsets[item.name] = _resume_offset(staging, item, state, reporter)
+    reused = [i for i in items if offsets[i.name] is None]
+    if reused:
+        reporter.step(
+            f"{staging.where}: {plural(len(reused), 'layer')} staged there by an earlier run "
+            f"used as staged ({human_bytes(sum(i.size for i in reused))} not sent again)"
+        )
     for attempt in (1, 2):
         ahead = streamed if attempt == 1 else set()
         records = _sent(
