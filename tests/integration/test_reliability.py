@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -152,18 +153,25 @@ def test_a_second_send_started_mid_transfer_leaves_the_first_ones_part_alone(
     assert _parts(world, "b") == {}
 
 
-def test_full_staging_disk_is_refused_before_sending(world: World) -> None:
-    tag = f"full-{secrets.token_hex(3)}:1"
-    _random_image(world, tag, [6])
+@contextlib.contextmanager
+def _small_staging_disk(world: World, size: str) -> Iterator[None]:
+    """Host b's cache directory (its staging) on a tmpfs of *size*, for the block's length."""
     cache = Path(world.sb.host("b").dir) / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "lfsb-test-full", str(cache)], check=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "lfsb-test-full", str(cache)], check=True
     )
     try:
-        out = world.lf("send", tag, world.target)
+        yield
     finally:
         subprocess.run(["umount", str(cache)], check=True)
+
+
+def test_full_staging_disk_is_refused_before_sending(world: World) -> None:
+    tag = f"full-{secrets.token_hex(3)}:1"
+    _random_image(world, tag, [6])
+    with _small_staging_disk(world, "2m"):
+        out = world.lf("send", tag, world.target)
     assert out.returncode == 5, out.stderr.decode()
     line = out.stderr.decode().splitlines()[-2]
     assert line.startswith("layerferry: error: ssh://lf-b: not enough disk space for staging"), line
@@ -180,16 +188,9 @@ def test_a_cold_send_whose_rest_does_not_fit_is_refused_before_the_rest_goes(
     tag = f"fullcold-{secrets.token_hex(3)}:1"
     _random_image(world, tag, [8, 2])  # 8 MB does not fit in 6 MB; 2 MB is streamed
     assert world.lf("send", "bb:local", world.target).returncode == 0
-    cache = Path(world.sb.host("b").dir) / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "lfsb-test-full", str(cache)], check=True
-    )
-    try:
+    with _small_staging_disk(world, "6m"):
         out = world.lf("send", tag, world.target)
         staged = _parts(world, "b")
-    finally:
-        subprocess.run(["umount", str(cache)], check=True)
     assert out.returncode == 5, out.stderr.decode()
     line = out.stderr.decode().splitlines()[-2]
     assert line.startswith("layerferry: error: ssh://lf-b: not enough disk space for staging"), line

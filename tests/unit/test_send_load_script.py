@@ -128,13 +128,18 @@ def _run(
     return _run_input(host, _input(units, offsets, payloads, tail))
 
 
-def _run_input(host: Path, stdin: bytes, root: str = "") -> subprocess.CompletedProcess[bytes]:
+def _script(host: Path, root: str = "") -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run the host script as the host would (codec none)."""
     argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", root]
     only_busybox = bool((host / "only-busybox").read_text())
     path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
     if only_busybox:
         argv[0] = str(host / "bin" / "sh")
-    env = dict(os.environ, PATH=path, LISTING=str(host / "listing"))
+    return argv, dict(os.environ, PATH=path, LISTING=str(host / "listing"))
+
+
+def _run_input(host: Path, stdin: bytes, root: str = "") -> subprocess.CompletedProcess[bytes]:
+    argv, env = _script(host, root)
     return subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=30)
 
 
@@ -225,8 +230,10 @@ class LocalSession:
             LISTING=str(self.host / "listing"),
         )
 
-    def run(self, argv: list[str], *, check: bool = True) -> CommandResult:
-        out = subprocess.run(argv, capture_output=True, env=self._env(), timeout=30)
+    def run(
+        self, argv: list[str], *, check: bool = True, timeout: float | None = 30
+    ) -> CommandResult:
+        out = subprocess.run(argv, capture_output=True, env=self._env(), timeout=timeout)
         return CommandResult(out.returncode, out.stdout, out.stderr)
 
     def pipe_in(self, argv: list[str], chunks: Iterable[bytes]) -> CommandResult:
@@ -533,12 +540,7 @@ def test_a_load_that_ends_after_its_client_vanished_still_empties_staging(host: 
     all the same, as after any load that succeeded; none is left for a week."""
     (host / "bin" / "docker").write_text(SLOW_DOCKER)
     units, tail = _archive()
-    argv = ["sh", "-c", _SEND_LOAD, "sh", str(host / "staging"), "job-1", "none", "run1", "0", ""]
-    only_busybox = bool((host / "only-busybox").read_text())
-    if only_busybox:
-        argv[0] = str(host / "bin" / "sh")
-    path = str(host / "bin") if only_busybox else f"{host / 'bin'}:{os.environ['PATH']}"
-    env = dict(os.environ, PATH=path, LISTING=str(host / "listing"))
+    argv, env = _script(host)
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
     )

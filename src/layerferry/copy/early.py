@@ -73,7 +73,7 @@ class EarlyLoad:
         self._parts = parts
         self._room = room
         """Bytes the host's staging directory has left for what this load streams (None: ?)."""
-        self._free = room
+        self._room_at_start = room
         self._streamed_raw = 0
         """Uncompressed bytes of the layers streamed so far: the engine holds a copy of each
         until the load ends, and will unpack each once more."""
@@ -132,9 +132,9 @@ class EarlyLoad:
     @property
     def staging_free(self) -> int | None:
         """Bytes the host's staging directory has left after the units streamed (None: ?)."""
-        if self._free is None:
+        if self._room_at_start is None:
             return None
-        return self._free - sum(unit.size for unit in self.streamed.values())
+        return self._room_at_start - sum(unit.size for unit in self.streamed.values())
 
     def rest_need_kib(self, need_kib: int) -> int:
         """The engine room left to check for a load needing *need_kib* in all: the streamed

@@ -318,17 +318,15 @@ def _resume_offset(
         for name in (item.name, *item.other_part_names)
         for old_run, size in state.parts.get(name, [])
     ]
-    for name, old_run, size in sorted(parts, key=lambda p: -p[2]):
-        if not 0 < size <= item.size:
-            # Of no use (empty, or longer than the unit: damaged); removed unless still written.
-            if staging.claim(name, old_run, None if name == item.name else item.name):
-                staging.discard_part(item.name)
-            continue
+    for name, old_run, _ in sorted(parts, key=lambda p: -p[2]):
         claimed = staging.claim(name, old_run, None if name == item.name else item.name)
-        if claimed is None:
+        if claimed is None:  # gone, or still written by another run
             continue
         size, remote_hex = claimed
-        if 0 < size <= item.size and item.prefix_digest(size).hex == remote_hex:
+        if not 0 < size <= item.size:  # of no use (empty, or longer than the unit: damaged)
+            staging.discard_part(item.name)
+            continue
+        if item.prefix_digest(size).hex == remote_hex:
             reporter.step(
                 f"{staging.where}: resuming {item.label} at "
                 f"{human_bytes(size)} of {human_bytes(item.size)}"

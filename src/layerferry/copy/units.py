@@ -112,7 +112,10 @@ def prefix_digest(cache: BlobCache, unit: Unit, length: int) -> Digest:
 
 
 def iter_unit_from(cache: BlobCache, unit: Unit, offset: int) -> Iterator[bytes]:
-    """The unit's bytes from *offset* on (resuming a cut transfer)."""
+    """The unit's bytes from *offset* on (resuming a cut transfer); none, without reading
+    the unit, from its end (a whole part was found staged)."""
+    if offset >= unit.size:
+        return
     skip = offset
     for chunk in iter_unit(cache, unit.entry, unit.codec):
         if skip >= len(chunk):
@@ -152,8 +155,6 @@ class StagedUnit:
         return ()
 
     def chunks_from(self, offset: int) -> Iterator[bytes]:
-        if offset >= self.unit.size:  # a whole part was found staged: nothing to re-make
-            return iter(())
         return iter_unit_from(self.cache, self.unit, offset)
 
     def prefix_digest(self, length: int) -> Digest:

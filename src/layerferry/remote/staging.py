@@ -407,8 +407,15 @@ class RemoteStaging:
     def where(self) -> str:
         return str(self.session.target)
 
-    def _script(self, script: str, args: Sequence[str], *, check: bool = True) -> CommandResult:
-        return self.session.run(["sh", "-c", script, "sh", *args], check=check)
+    def _script(
+        self,
+        script: str,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float | None = 300,
+    ) -> CommandResult:
+        return self.session.run(["sh", "-c", script, "sh", *args], check=check, timeout=timeout)
 
     def query(self, names: Sequence[str]) -> StagingState:
         result = self._script(_QUERY, [self.directory, *_check_names(names)])
@@ -513,7 +520,7 @@ class RemoteStaging:
         self, job: str | None, names: Sequence[str], *, timeout: float | None = 300
     ) -> None:
         args = [self.directory, job or f"job-{self.run_id}", *_check_names(names)]
-        self.session.run(["sh", "-c", _CLEANUP, "sh", *args], check=False, timeout=timeout)
+        self._script(_CLEANUP, args, check=False, timeout=timeout)
 
 
 def last_line(data: bytes) -> str:
